@@ -1,0 +1,97 @@
+"""The platform object: settings, database, plugins, metadata and services wired together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from guanxi.authorization import Authorizer, OpenAuthorizer
+from guanxi.errors import PluginError, SchemaFileError, SchemaProblem
+from guanxi.meta.admin import MetadataAdmin
+from guanxi.meta.field_types import FieldTypeRegistry
+from guanxi.meta.loader import read_schema_dir
+from guanxi.meta.registry import Registry
+from guanxi.plugins import PluginSet, load_plugins
+from guanxi.records import RecordService
+from guanxi.settings import Settings
+from guanxi.store.db import Database
+from guanxi.store.sync import SyncReport, sync_system_tables, sync_table
+from guanxi.validation import Validators
+
+
+class Guanxi:
+    """Build with Guanxi.create(settings); call start() once per process before serving."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        plugin_set: PluginSet,
+        authorizer: Authorizer | None = None,
+    ) -> None:
+        problems = plugin_set.problems
+        if problems:
+            raise problems[0] if len(problems) == 1 else PluginError(
+                ", ".join(p.plugin for p in problems), "; ".join(str(p) for p in problems)
+            )
+        self.settings = settings
+        self.db = db
+        self.plugins = plugin_set
+        self.pm = plugin_set.manager
+        self.types = FieldTypeRegistry()
+        for types in self.pm.hook.register_field_types():
+            for field_type in types or []:
+                self.types.add(field_type)
+        self.registry = Registry(db, self.types, self._documents())
+        self.validators = Validators(self.types)
+        self.authorizer: Authorizer = authorizer or OpenAuthorizer()
+        self.records = RecordService(self)
+        self.admin = MetadataAdmin(self)
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings | None = None,
+        *,
+        plugins: Iterable[tuple[str, Any]] = (),
+        entry_points: bool = True,
+        db: Database | None = None,
+    ) -> Guanxi:
+        settings = settings or Settings.from_env()
+        plugin_set = load_plugins(settings.plugin_config, extra=list(plugins), entry_points=entry_points)
+        return cls(settings, db or Database.from_url(settings.database_url), plugin_set)
+
+    def _documents(self) -> list[tuple[str, Any]]:
+        documents = read_schema_dir(self.settings.schema_dir)
+        for implementation in self.pm.hook.register_schemas.get_hookimpls():
+            plugin = self.pm.get_name(implementation.plugin)
+            for position, document in enumerate(implementation.function() or []):
+                documents.append((f"plugin {plugin}: schema {position}", document))
+        return documents
+
+    def start(self) -> SyncReport:
+        """Create or upgrade tables (online, never dropping), then run startup hooks."""
+        report = self.sync()
+        self.pm.hook.startup(platform=self)
+        return report
+
+    def sync(self) -> SyncReport:
+        sync_system_tables(self.db)
+        self.registry.invalidate()
+        snapshot = self.registry.snapshot()
+        report = SyncReport()
+        for table in snapshot.tables.values():
+            sync_table(self.db, table, report)
+        return report
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def check_schema_files(settings: Settings, type_names: Iterable[str]) -> list[SchemaProblem]:
+    from guanxi.meta.loader import check_documents
+
+    return check_documents(read_schema_dir(settings.schema_dir), type_names)
+
+
+__all__ = ["Guanxi", "SchemaFileError", "check_schema_files"]

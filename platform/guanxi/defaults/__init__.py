@@ -1,0 +1,1 @@
+"""Core features written as plugins: field types, history, stage rules."""

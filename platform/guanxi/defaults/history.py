@@ -1,0 +1,29 @@
+"""Change history (DATA-05, PERM-07): one row per write, old -> new per field, in the write's
+own transaction so a record never changes without its trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from guanxi.events import RecordEvent
+from guanxi.hookspecs import hookimpl
+from guanxi.store.system_tables import history
+
+
+@hookimpl
+def record_stored(connection: Any, event: RecordEvent) -> None:
+    connection.execute(
+        sa.insert(history).values(
+            entity=event.entity,
+            record_id=event.record_id,
+            op=event.op,
+            actor_id=event.actor.user_id,
+            actor_name=event.actor.username,
+            at=event.at,
+            changes={key: [old, new] for key, (old, new) in event.changes.items()},
+            reason=event.reason,
+            field_reasons=event.field_reasons or None,
+        )
+    )

@@ -1,0 +1,100 @@
+"""THE plugin contract: every hook Guanxi calls, grouped by phase. Entity is always an argument.
+
+Plugins implement hooks with ``@guanxi.hookimpl`` (or ``guanxi.api.hookimpl``) and register in
+the ``guanxi`` entry-point group; ``plugins.toml`` enables them and holds their settings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from guanxi.actor import Actor
+    from guanxi.errors import FieldError
+    from guanxi.events import RecordEvent
+    from guanxi.meta.entity import EntityDef
+    from guanxi.meta.field_types import FieldType
+
+PROJECT = "guanxi"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# -- Start-up --------------------------------------------------------------------------------
+
+
+@hookspec
+def startup(platform: Any) -> None:
+    """Called once after every plugin is registered and metadata is loaded."""
+
+
+@hookspec
+def register_field_types() -> list[FieldType]:
+    """Return field types (objects following meta.field_types.FieldType) to add."""
+
+
+@hookspec
+def register_schemas() -> list[dict[str, Any]]:
+    """Return entity schema documents (JSON Schema 2020-12 + x-guanxi) this plugin adds."""
+
+
+@hookspec
+def register_jobs() -> list[Any]:
+    """Return periodic or one-off jobs this plugin runs (the job runner arrives with the API)."""
+
+
+@hookspec
+def register_routes() -> list[Any]:
+    """Return Starlette routes (Route/Mount) for the plugin's screens and APIs."""
+
+
+# -- Writing a record (records.py calls these in this order) -----------------------------------
+
+
+@hookspec
+def prepare_record(
+    entity: EntityDef, record: dict[str, Any], old: dict[str, Any] | None, actor: Actor, op: str
+) -> None:
+    """Fill defaults, normalize or derive values in ``record`` (mutate it) before validation.
+
+    :param op: "create", "update" or "copy".
+    """
+
+
+@hookspec
+def validate_record(
+    entity: EntityDef,
+    record: dict[str, Any],
+    old: dict[str, Any] | None,
+    actor: Actor,
+    op: str,
+    reason: str | None,
+) -> list[FieldError] | None:
+    """Return errors for business rules (stage entry rules, dedupe, check digits); all are shown."""
+
+
+@hookspec
+def record_stored(connection: Any, entity: EntityDef, event: RecordEvent) -> None:
+    """Inside the write transaction, after the row is stored: audit rows that commit with it."""
+
+
+@hookspec
+def record_changed(event: RecordEvent) -> None:
+    """After commit: notifications, webhooks, triggers. Queue work; never rewrite the record here."""
+
+
+@hookspec(firstresult=True)
+def delete_record(
+    entity: EntityDef, record: dict[str, Any], actor: Actor, reason: str | None
+) -> str | None:
+    """Take over a deletion (recycle bin, approval): return a short outcome such as "binned"."""
+
+
+# -- Reading records -------------------------------------------------------------------------
+
+
+@hookspec
+def query_conditions(actor: Actor, entity: EntityDef) -> list[dict[str, Any]] | None:
+    """Return filter trees (the query language of store/query.py) every read must satisfy."""

@@ -1,0 +1,1 @@
+"""Entity metadata: schema files + plugin schemas + the admin overlay, merged and versioned."""

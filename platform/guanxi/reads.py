@@ -1,0 +1,281 @@
+"""The read path: every list, count, aggregate, single get and history read adds the actor's
+scope and the plugins' query conditions in SQL, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from guanxi.actor import Actor
+from guanxi.errors import NotFound, QueryError
+from guanxi.i18n import _
+from guanxi.meta.entity import EntityDef, FieldDef
+from guanxi.meta.registry import Snapshot
+from guanxi.store import tagging
+from guanxi.store.query import (
+    AGGREGATES,
+    CountResult,
+    Page,
+    check_limit,
+    encode_cursor,
+)
+from guanxi.store.system_tables import history, stage_history
+
+if TYPE_CHECKING:
+    from guanxi.core import Guanxi
+
+DEFAULT_COUNT_CAP = 10_000
+
+
+class RecordReader:
+    def __init__(self, platform: Guanxi) -> None:
+        self.db = platform.db
+        self.registry = platform.registry
+        self.types = platform.types
+        self.pm = platform.pm
+        self.authorizer = platform.authorizer
+
+    # -- public reads ----------------------------------------------------------------------
+
+    def get(self, actor: Actor, entity_name: str, record_id: int, *, action: str = "view") -> dict[str, Any]:
+        with self.db.read() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "view")
+            return self._fetch(connection, snapshot, entity, record_id, actor, action)
+
+    def query(
+        self,
+        actor: Actor,
+        entity_name: str,
+        filters: Any = None,
+        *,
+        sort: Any = None,
+        limit: int = 50,
+        after: str | None = None,
+        offset: int | None = None,
+        search: str | None = None,
+    ) -> Page:
+        """One page of records; `after` (keyset cursor) stays fast at any depth, `offset` too for
+        the first pages. The next cursor is None on the last page."""
+        limit = check_limit(limit)
+        with self.db.read() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "view")
+            compiler = snapshot.compiler(entity.name, self.types)
+            table = snapshot.tables[entity.name]
+            keys = compiler.sort_keys(sort)
+            where = self._where(compiler, actor, entity, filters, search, "view")
+            if after:
+                where = sa.and_(where, compiler.after(keys, after))
+            statement = sa.select(table).where(where).order_by(*compiler.order_by(keys)).limit(limit + 1)
+            if offset:
+                if after or not isinstance(offset, int) or offset < 0 or offset > 100_000:
+                    raise QueryError(_("Use the page cursor for pages beyond 100,000 rows"), code="bad_offset")
+                statement = statement.offset(offset)
+            rows = [dict(row._mapping) for row in connection.execute(statement)]
+            more = len(rows) > limit
+            rows = rows[:limit]
+            records = self._present_rows(connection, entity, rows)
+        cursor = encode_cursor([rows[-1][k.field] for k in keys]) if more and rows else None
+        return Page(records, cursor, limit)
+
+    def count(
+        self,
+        actor: Actor,
+        entity_name: str,
+        filters: Any = None,
+        *,
+        search: str | None = None,
+        cap: int = DEFAULT_COUNT_CAP,
+    ) -> CountResult:
+        """Count up to `cap` rows: a list of a million rows never scans them all to show a total."""
+        with self.db.read() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "view")
+            compiler = snapshot.compiler(entity.name, self.types)
+            table = snapshot.tables[entity.name]
+            where = self._where(compiler, actor, entity, filters, search, "view")
+            limited = sa.select(table.c.id).where(where).limit(cap + 1).subquery()
+            value = int(connection.execute(sa.select(sa.func.count()).select_from(limited)).scalar_one())
+        return CountResult(min(value, cap), value <= cap)
+
+    def aggregate(
+        self,
+        actor: Actor,
+        entity_name: str,
+        filters: Any = None,
+        *,
+        group_by: Sequence[str] = (),
+        measures: Sequence[tuple[str, str | None]] = (("count", None),),
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Grouped figures, e.g. group_by=["stage"], measures=[("sum", "amount")], within scope."""
+        with self.db.read() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "view")
+            compiler = snapshot.compiler(entity.name, self.types)
+            table = snapshot.tables[entity.name]
+            if len(group_by) > 3:
+                raise QueryError(_("Group by at most three fields"), code="too_many_groups")
+            groups = []
+            for key in group_by:
+                field = compiler.field(key)
+                if not self.types.for_field(field).stored_in_column:
+                    raise QueryError(_("Cannot group by {field}", field=field.label), field=key, code="bad_group")
+                groups.append(table.c[field.column].label(field.key))
+            columns = list(groups)
+            for function, key in measures:
+                columns.append(self._measure(compiler, table, function, key))
+            where = self._where(compiler, actor, entity, filters, None, "view")
+            statement = sa.select(*columns).where(where).group_by(*groups).limit(check_limit(limit))
+            rows = [dict(row._mapping) for row in connection.execute(statement)]
+        return rows
+
+    def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
+        """Change history (DATA-05) of a record the actor may see, oldest first."""
+        with self.db.read() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "view")
+            self._fetch(connection, snapshot, entity, record_id, actor, "view")
+            rows = connection.execute(
+                sa.select(history)
+                .where(history.c.entity == entity.name, history.c.record_id == record_id)
+                .order_by(history.c.id)
+            )
+            return [dict(row._mapping) for row in rows]
+
+    def stage_history(self, actor: Actor, entity_name: str, record_id: int, field: str) -> list[dict[str, Any]]:
+        """Stage entries with time spent in each (CORE-06); the current stage's left_at is None."""
+        from guanxi import clock
+
+        with self.db.read() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "view")
+            self._fetch(connection, snapshot, entity, record_id, actor, "view")
+            rows = connection.execute(
+                sa.select(stage_history)
+                .where(
+                    stage_history.c.entity == entity.name,
+                    stage_history.c.record_id == record_id,
+                    stage_history.c.field == field,
+                )
+                .order_by(stage_history.c.id)
+            )
+            entries = [dict(row._mapping) for row in rows]
+        now = clock.now_utc()
+        for entry in entries:
+            entry["seconds_in_stage"] = ((entry["left_at"] or now) - entry["entered_at"]).total_seconds()
+        return entries
+
+    # -- shared helpers --------------------------------------------------------------------
+
+    def present(self, entity: EntityDef, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The record as callers see it: visible and system fields, tags as lists of codes."""
+        record = {}
+        for field in entity.fields:
+            if field.hidden:
+                continue
+            if field.key in row:
+                record[field.key] = row[field.key]
+            elif not self.types.for_field(field).stored_in_column:
+                record[field.key] = []
+        return record
+
+    def to_json(self, entity: EntityDef, record: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in record.items():
+            field = entity.get_field(key)
+            out[key] = self.types.for_field(field).to_json(value) if field and value is not None else value
+        return out
+
+    def _where(
+        self,
+        compiler: Any,
+        actor: Actor,
+        entity: EntityDef,
+        filters: Any,
+        search: str | None,
+        action: str,
+    ) -> sa.ColumnElement[bool]:
+        clauses = [compiler.where(filters)]
+        for scope in self._scope_filters(actor, entity, action):
+            clauses.append(compiler.where(scope))
+        if search and search.strip():
+            clauses.append(compiler.where(self._search_filter(entity, search.strip())))
+        return sa.and_(*clauses)
+
+    def _scope_filters(self, actor: Actor, entity: EntityDef, action: str) -> list[Any]:
+        filters = list(self.authorizer.scope_filters(actor, entity, action))
+        for found in self.pm.hook.query_conditions(actor=actor, entity=entity):
+            filters.extend(found or [])
+        return filters
+
+    def _search_filter(self, entity: EntityDef, text: str) -> dict[str, Any]:
+        searchable = [f for f in entity.visible_fields if f.search or f.key == "number"]
+        if entity.title_field not in [f.key for f in searchable] and entity.get_field(entity.title_field):
+            searchable.append(entity.field(entity.title_field))
+        return {"or": [{"field": f.key, "op": "contains", "value": text} for f in searchable]}
+
+    def _fetch(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record_id: Any,
+        actor: Actor,
+        action: str,
+        *,
+        for_update: bool = False,
+    ) -> dict[str, Any]:
+        """One stored record within the actor's scope for `action`, or NotFound (never 'forbidden':
+        that would confirm the record exists)."""
+        try:
+            record_id = int(record_id)
+        except (TypeError, ValueError):
+            raise NotFound(_("No such record")) from None
+        compiler = snapshot.compiler(entity.name, self.types)
+        table = snapshot.tables[entity.name]
+        where = sa.and_(table.c.id == record_id, self._where(compiler, actor, entity, None, None, action))
+        statement = sa.select(table).where(where)
+        if for_update and connection.dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        row = connection.execute(statement).first()
+        if row is None:
+            raise NotFound(_("No such record"))
+        return self._with_tags(connection, entity, dict(row._mapping))
+
+    def _with_tags(self, connection: Connection, entity: EntityDef, row: dict[str, Any]) -> dict[str, Any]:
+        return self._present_rows(connection, entity, [row])[0]
+
+    def _present_rows(
+        self, connection: Connection, entity: EntityDef, rows: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        tag_fields = self._tag_fields(entity)
+        if tag_fields and rows:
+            tags = tagging.tags_for(connection, entity.name, [row["id"] for row in rows])
+            for row in rows:
+                for field in tag_fields:
+                    row[field.key] = tags.get(row["id"], [])
+        return [self.present(entity, row) for row in rows]
+
+    def _tag_fields(self, entity: EntityDef) -> list[FieldDef]:
+        return [f for f in entity.fields if not self.types.for_field(f).stored_in_column]
+
+    def _measure(self, compiler: Any, table: sa.Table, function: str, key: str | None) -> Any:
+        if function not in AGGREGATES:
+            raise QueryError(_("Unknown measure '{name}'", name=function), code="bad_measure")
+        if function == "count":
+            return sa.func.count().label("count")
+        field = compiler.field(key)
+        if not self.types.for_field(field).aggregatable and function in ("sum", "avg"):
+            raise QueryError(_("Cannot sum {field}", field=field.label), field=field.key, code="bad_measure")
+        return getattr(sa.func, function)(table.c[field.column]).label(f"{function}_{field.key}")

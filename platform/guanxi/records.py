@@ -1,0 +1,477 @@
+"""THE write path: prepare -> validate -> authorize -> store + history (one transaction) -> events.
+
+Every create, update, delete, copy and lock of any entity goes through RecordService, so
+validation, permissions, numbering and history cannot be bypassed by a screen or a plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from guanxi import clock
+from guanxi.actor import Actor
+from guanxi.errors import (
+    ConflictError,
+    FieldError,
+    LockedError,
+    NotFound,
+    ValidationFailed,
+)
+from guanxi.events import RecordEvent
+from guanxi.i18n import _
+from guanxi.meta.entity import SYSTEM_FIELDS, EntityDef
+from guanxi.meta.field_types import FieldValueError
+from guanxi.meta.registry import Snapshot
+from guanxi.reads import RecordReader
+from guanxi.store import numbering, tagging
+from guanxi.store.tables import reference_target
+
+if TYPE_CHECKING:
+    from guanxi.core import Guanxi
+
+log = logging.getLogger(__name__)
+WRITABLE_SYSTEM = frozenset({"owner_id", "department_id"})
+IGNORED_INPUT = frozenset(SYSTEM_FIELDS) - WRITABLE_SYSTEM
+
+
+class RecordService(RecordReader):
+    def __init__(self, platform: Guanxi) -> None:
+        super().__init__(platform)
+        self.validators = platform.validators
+
+    # -- create ----------------------------------------------------------------------------
+
+    def create(
+        self, actor: Actor, entity_name: str, data: Mapping[str, Any], *, reason: str | None = None
+    ) -> dict[str, Any]:
+        with self.db.unit_of_work() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "create")
+            record, errors = self._parse_input(entity, data)
+            self._apply_defaults(entity, record, actor)
+            self.pm.hook.prepare_record(entity=entity, record=record, old=None, actor=actor, op="create")
+            errors += self._validate(connection, snapshot, entity, record, None, actor, "create", reason)
+            if errors:
+                raise ValidationFailed(errors)
+            self.authorizer.check_record(actor, entity, record, "create", set(record))
+            event = self._insert(connection, snapshot, entity, record, actor, reason)
+        self._after_commit([event])
+        return dict(event.record or {})
+
+    def _insert(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: dict[str, Any],
+        actor: Actor,
+        reason: str | None,
+    ) -> RecordEvent:
+        now = clock.now_utc()
+        table = snapshot.tables[entity.name]
+        number_field = entity.field("number")
+        number_format = number_field.number_format or entity.number_format
+        row = {key: value for key, value in record.items() if key in table.c}
+        row.update(
+            number=numbering.allocate(connection, entity.name, "number", number_format, clock.to_local(now)),
+            created_at=now,
+            updated_at=now,
+            created_by=actor.user_id,
+            updated_by=actor.user_id,
+            version=1,
+            locked=False,
+        )
+        try:
+            record_id = connection.execute(sa.insert(table).values(row).returning(table.c.id)).scalar_one()
+        except IntegrityError as error:
+            raise self._integrity_error(entity, error) from None
+        stored = {**row, "id": record_id}
+        for field in self._tag_fields(entity):
+            stored[field.key] = self._store_tags(connection, entity, record_id, record.get(field.key) or [])
+        present = self.present(entity, stored)
+        changes = {k: (None, v) for k, v in self.to_json(entity, present).items() if v not in (None, [], "")}
+        event = RecordEvent(entity.name, "create", record_id, actor, now, present, None, changes, reason)
+        self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
+        return event
+
+    # -- update ----------------------------------------------------------------------------
+
+    def update(
+        self,
+        actor: Actor,
+        entity_name: str,
+        record_id: int,
+        changes: Mapping[str, Any],
+        *,
+        version: int,
+        reason: str | None = None,
+        field_reasons: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Apply `changes` if `version` is still current; a stale version raises ConflictError."""
+        field_reasons = dict(field_reasons or {})
+        with self.db.unit_of_work() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "edit")
+            old = self._fetch(connection, snapshot, entity, record_id, actor, "edit", for_update=True)
+            if old["version"] != version:
+                raise ConflictError(
+                    _("Someone else saved this record first; reload to see their change"), current=old
+                )
+            if old["locked"]:
+                raise LockedError(_("This record is locked; unlock it to edit"))
+            parsed, errors = self._parse_input(entity, changes)
+            record = {**old, **parsed}
+            self.pm.hook.prepare_record(entity=entity, record=record, old=old, actor=actor, op="update")
+            changed = {k for k in record if k not in IGNORED_INPUT and record[k] != old.get(k)}
+            if not changed and not errors:
+                return old
+            errors += self._validate(connection, snapshot, entity, record, old, actor, "update", reason)
+            errors += self._reason_errors(entity, changed, reason, field_reasons)
+            if errors:
+                raise ValidationFailed(errors)
+            self.authorizer.check_record(actor, entity, record, "edit", changed)
+            event = self._store_update(
+                connection, snapshot, entity, old, record, changed, actor, reason, field_reasons
+            )
+        self._after_commit([event])
+        return dict(event.record or {})
+
+    def update_field(
+        self,
+        actor: Actor,
+        entity_name: str,
+        record_id: int,
+        field: str,
+        value: Any,
+        *,
+        version: int,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Single-field inline edit (DATA-02): the same pipeline, one field."""
+        return self.update(actor, entity_name, record_id, {field: value}, version=version, reason=reason)
+
+    def _store_update(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        old: dict[str, Any],
+        record: dict[str, Any],
+        changed: set[str],
+        actor: Actor,
+        reason: str | None,
+        field_reasons: Mapping[str, str],
+        op: str = "update",
+    ) -> RecordEvent:
+        table = snapshot.tables[entity.name]
+        now = clock.now_utc()
+        values = {key: record[key] for key in changed if key in table.c}
+        values.update(updated_at=now, updated_by=actor.user_id, version=old["version"] + 1)
+        try:
+            result = connection.execute(
+                sa.update(table)
+                .where(table.c.id == old["id"], table.c.version == old["version"])
+                .values(values)
+            )
+        except IntegrityError as error:
+            raise self._integrity_error(entity, error) from None
+        if result.rowcount != 1:
+            raise ConflictError(_("Someone else saved this record first; reload to see their change"))
+        stored = {**old, **{k: record[k] for k in changed}, **values}
+        for field in self._tag_fields(entity):
+            if field.key in changed:
+                stored[field.key] = self._store_tags(connection, entity, old["id"], record[field.key] or [])
+        present = self.present(entity, stored)
+        old_json, new_json = self.to_json(entity, old), self.to_json(entity, present)
+        diff = {k: (old_json.get(k), new_json.get(k)) for k in sorted(changed) if k in new_json}
+        event = RecordEvent(
+            entity.name, op, old["id"], actor, now, present, old, diff, reason, dict(field_reasons)
+        )
+        self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
+        return event
+
+    def lock(self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None) -> dict[str, Any]:
+        """Make a record read-only (DATA-03) until unlocked."""
+        return self._set_locked(actor, entity_name, record_id, True, reason)
+
+    def unlock(self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None) -> dict[str, Any]:
+        return self._set_locked(actor, entity_name, record_id, False, reason)
+
+    def _set_locked(
+        self, actor: Actor, entity_name: str, record_id: int, locked: bool, reason: str | None
+    ) -> dict[str, Any]:
+        with self.db.unit_of_work() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            self.authorizer.check_module(actor, entity, "edit")
+            old = self._fetch(connection, snapshot, entity, record_id, actor, "edit", for_update=True)
+            if old["locked"] == locked:
+                return old
+            record = {**old, "locked": locked}
+            self.authorizer.check_record(actor, entity, record, "edit", {"locked"})
+            event = self._store_update(
+                connection, snapshot, entity, old, record, {"locked"}, actor, reason, {},
+                op="lock" if locked else "unlock",
+            )
+        self._after_commit([event])
+        return dict(event.record or {})
+
+    # -- copy and delete -------------------------------------------------------------------
+
+    def copy(
+        self, actor: Actor, entity_name: str, record_id: int, overrides: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A new record from an existing one (DATA-04): unique and numbered values are not copied."""
+        source = self.get(actor, entity_name, record_id)
+        entity = self.registry.get(entity_name)
+        data = {
+            f.key: source.get(f.key)
+            for f in entity.input_fields
+            if not f.unique and f.type != "autonumber" and f.key not in WRITABLE_SYSTEM
+        }
+        data.update(overrides or {})
+        return self.create(actor, entity_name, self.to_json(entity, data))
+
+    def delete(self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None) -> str:
+        """Delete a record; a plugin (recycle bin, approval) may take over. Returns the outcome."""
+        entity = self.registry.get(entity_name)
+        self.authorizer.check_module(actor, entity, "delete")
+        record = self.get(actor, entity_name, record_id, action="delete")
+        if record["locked"]:
+            raise LockedError(_("This record is locked; unlock it to delete"))
+        outcome = self.pm.hook.delete_record(entity=entity, record=record, actor=actor, reason=reason)
+        if outcome:
+            return str(outcome)
+        events: list[RecordEvent] = []
+        with self.db.unit_of_work() as connection:
+            snapshot = self.registry.snapshot(connection)
+            entity = snapshot.entity(entity_name)
+            old = self._fetch(connection, snapshot, entity, record_id, actor, "delete", for_update=True)
+            self._delete_tree(connection, snapshot, entity, old, actor, reason, events, depth=0)
+        self._after_commit(events)
+        return "deleted"
+
+    def _delete_tree(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        old: dict[str, Any],
+        actor: Actor,
+        reason: str | None,
+        events: list[RecordEvent],
+        depth: int,
+    ) -> None:
+        """Apply each referencing field's on_delete rule (restrict/cascade/set_null), then delete."""
+        for child_entity in snapshot.entities.values():
+            child_table = snapshot.tables[child_entity.name]
+            for field in child_entity.fields:
+                if field.type != "reference" or field.reference != entity.name:
+                    continue
+                children = [
+                    dict(row._mapping)
+                    for row in connection.execute(
+                        sa.select(child_table).where(child_table.c[field.column] == old["id"])
+                    )
+                ]
+                if not children:
+                    continue
+                if field.on_delete == "restrict" or depth > 5:
+                    raise ValidationFailed(
+                        [
+                            FieldError(
+                                None,
+                                "referenced",
+                                _(
+                                    "Still used by {count} {entity} records; remove them first",
+                                    count=len(children),
+                                    entity=child_entity.label,
+                                ),
+                            )
+                        ]
+                    )
+                for child in children:
+                    child = self._with_tags(connection, child_entity, child)
+                    if field.on_delete == "cascade":
+                        self._delete_tree(connection, snapshot, child_entity, child, actor, reason, events, depth + 1)
+                    else:
+                        events.append(
+                            self._store_update(
+                                connection, snapshot, child_entity, child, {**child, field.key: None},
+                                {field.key}, actor, reason, {},
+                            )
+                        )
+        table = snapshot.tables[entity.name]
+        tagging.replace_tags(connection, entity.name, old["id"], [])
+        connection.execute(sa.delete(table).where(table.c.id == old["id"]))
+        changes = {k: (v, None) for k, v in self.to_json(entity, old).items() if v not in (None, [], "")}
+        event = RecordEvent(entity.name, "delete", old["id"], actor, clock.now_utc(), None, old, changes, reason)
+        self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
+        events.append(event)
+
+    # -- steps -----------------------------------------------------------------------------
+
+    def _parse_input(
+        self, entity: EntityDef, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[FieldError]]:
+        if not isinstance(data, Mapping):
+            return {}, [FieldError(None, "bad_input", _("The record must be an object of fields"))]
+        record: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for key, value in data.items():
+            if key in IGNORED_INPUT:
+                continue
+            field = entity.get_field(key) if isinstance(key, str) else None
+            if field is None or field.hidden:
+                errors.append(FieldError(str(key), "unknown_field", _("Unknown field '{field}'", field=str(key))))
+                continue
+            if field.readonly:
+                errors.append(FieldError(key, "read_only", _("{field} cannot be changed", field=field.label)))
+                continue
+            try:
+                record[key] = self.types.for_field(field).parse(value, field)
+            except FieldValueError as error:
+                errors.append(FieldError(key, error.code, error.message))
+        return record, errors
+
+    def _apply_defaults(self, entity: EntityDef, record: dict[str, Any], actor: Actor) -> None:
+        for field in entity.input_fields:
+            if field.key not in record and field.default is not None:
+                try:
+                    record[field.key] = self.types.for_field(field).parse(field.default, field)
+                except FieldValueError:
+                    log.warning("ignoring bad default of %s.%s", entity.name, field.key)
+        if record.get("owner_id") is None:
+            record["owner_id"] = actor.user_id
+        if record.get("department_id") is None:
+            record["department_id"] = actor.department_id
+
+    def _validate(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: dict[str, Any],
+        old: dict[str, Any] | None,
+        actor: Actor,
+        op: str,
+        reason: str | None,
+    ) -> list[FieldError]:
+        validator = self.validators.for_entity(entity)
+        document = {
+            f.key: self.types.for_field(f).to_json(record[f.key])
+            for f in entity.input_fields
+            if f.key in record
+        }
+        errors = validator.required_errors(record) + validator.errors(document)
+        errors += self._reference_errors(connection, snapshot, entity, record, old)
+        errors += self._unique_errors(connection, snapshot, entity, record, old)
+        errors += self._tag_errors(connection, entity, record)
+        for found in self.pm.hook.validate_record(
+            entity=entity, record=record, old=old, actor=actor, op=op, reason=reason
+        ):
+            errors.extend(found or [])
+        seen: set[tuple[str | None, str]] = set()
+        return [e for e in errors if (e.field, e.code) not in seen and not seen.add((e.field, e.code))]
+
+    def _reference_errors(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> list[FieldError]:
+        errors = []
+        entity_tables = {name: e.table for name, e in snapshot.entities.items()}
+        for field in entity.input_fields:
+            value = record.get(field.key)
+            target = reference_target(field, entity_tables)
+            if value is None or target is None or (old is not None and old.get(field.key) == value):
+                continue
+            target_table = sa.table(target, sa.column("id"))
+            exists = connection.execute(
+                sa.select(target_table.c.id).where(target_table.c.id == value)
+            ).first()
+            if exists is None:
+                errors.append(
+                    FieldError(field.key, "reference", _("{field}: the chosen record does not exist", field=field.label))
+                )
+        return errors
+
+    def _unique_errors(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> list[FieldError]:
+        errors = []
+        table = snapshot.tables[entity.name]
+        for field in entity.input_fields:
+            value = record.get(field.key)
+            if not field.unique or value is None or (old is not None and old.get(field.key) == value):
+                continue
+            query = sa.select(table.c.id).where(table.c[field.column] == value)
+            if old is not None:
+                query = query.where(table.c.id != old["id"])
+            if connection.execute(query.limit(1)).first() is not None:
+                errors.append(FieldError(field.key, "unique", _("{field} is already used by another record", field=field.label)))
+        return errors
+
+    def _tag_errors(self, connection: Connection, entity: EntityDef, record: dict[str, Any]) -> list[FieldError]:
+        errors = []
+        for field in self._tag_fields(entity):
+            codes = record.get(field.key) or []
+            known = tagging.tag_ids(connection, entity.name, codes)
+            unknown = [code for code in codes if code not in known]
+            if unknown:
+                errors.append(
+                    FieldError(field.key, "unknown_tag", _("Unknown tags: {tags}", tags="、".join(unknown)))
+                )
+        return errors
+
+    def _reason_errors(
+        self, entity: EntityDef, changed: set[str], reason: str | None, field_reasons: Mapping[str, str]
+    ) -> list[FieldError]:
+        """DATA-06: a reason may be required for the whole entity or for particular fields."""
+        if reason and reason.strip():
+            return []
+        if entity.reason_required and changed:
+            return [FieldError(None, "reason_required", _("Give a reason for this change"))]
+        return [
+            FieldError(key, "reason_required", _("Give a reason for changing {field}", field=entity.field(key).label))
+            for key in sorted(changed)
+            if entity.get_field(key) and entity.field(key).reason_required and not field_reasons.get(key)
+        ]
+
+    def _store_tags(self, connection: Connection, entity: EntityDef, record_id: int, codes: list[str]) -> list[str]:
+        ids = tagging.tag_ids(connection, entity.name, codes)
+        tagging.replace_tags(connection, entity.name, record_id, ids.values())
+        return sorted(codes)
+
+    def _integrity_error(self, entity: EntityDef, error: IntegrityError) -> ValidationFailed:
+        text = str(error.orig).lower()
+        for field in entity.input_fields:
+            if field.unique and field.column in text:
+                return ValidationFailed(
+                    [FieldError(field.key, "unique", _("{field} is already used by another record", field=field.label))]
+                )
+        log.warning("integrity error on %s: %s", entity.name, error.orig)
+        return ValidationFailed([FieldError(None, "integrity", _("The record conflicts with existing data"))])
+
+    def _after_commit(self, events: list[RecordEvent]) -> None:
+        for event in events:
+            try:
+                self.pm.hook.record_changed(event=event)
+            except Exception:  # a failing subscriber must not undo a committed write
+                log.exception("record_changed handler failed for %s %s", event.entity, event.record_id)

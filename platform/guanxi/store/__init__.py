@@ -1,0 +1,1 @@
+"""Storage: engines and transactions, tables from metadata, online schema sync, queries."""

@@ -1,0 +1,64 @@
+"""Human-readable record numbers (C000123, L2026-000045), allocated atomically in the write
+transaction: the counter row is locked until commit, so concurrent creates never share one."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from guanxi.store.system_tables import sequence
+
+_PLACEHOLDER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
+ALLOWED_PLACEHOLDERS = frozenset({"seq", "yyyy", "yy", "mm", "dd"})
+
+
+def check_format(number_format: str) -> list[str]:
+    """Problems with a number format, e.g. a missing {seq}; empty when it is fine."""
+    names = set(_PLACEHOLDER.findall(number_format))
+    problems = [f"unknown placeholder {{{name}}}" for name in sorted(names - ALLOWED_PLACEHOLDERS)]
+    if "seq" not in names:
+        problems.append("the format needs {seq}")
+    return problems
+
+
+def sequence_name(entity: str, field: str, number_format: str, local_now: datetime) -> str:
+    """Counters restart per period when the format shows one: {yyyy} yearly, {mm} monthly."""
+    names = set(_PLACEHOLDER.findall(number_format))
+    period = ""
+    if "yyyy" in names or "yy" in names:
+        period = f"{local_now:%Y}"
+        if "mm" in names:
+            period += f"{local_now:%m}"
+            if "dd" in names:
+                period += f"{local_now:%d}"
+    return f"{entity}.{field}:{period}" if period else f"{entity}.{field}"
+
+
+def next_value(connection: Connection, name: str) -> int:
+    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(sequence)
+    connection.execute(insert.values(name=name, value=0).on_conflict_do_nothing(index_elements=["name"]))
+    return int(
+        connection.execute(
+            sa.update(sequence)
+            .where(sequence.c.name == name)
+            .values(value=sequence.c.value + 1)
+            .returning(sequence.c.value)
+        ).scalar_one()
+    )
+
+
+def allocate(
+    connection: Connection, entity: str, field: str, number_format: str, local_now: datetime
+) -> str:
+    seq = next_value(connection, sequence_name(entity, field, number_format, local_now))
+    return number_format.format(
+        seq=seq,
+        yyyy=f"{local_now:%Y}",
+        yy=f"{local_now:%y}",
+        mm=f"{local_now:%m}",
+        dd=f"{local_now:%d}",
+    )
