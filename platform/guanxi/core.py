@@ -59,7 +59,8 @@ class Guanxi:
     ) -> Guanxi:
         settings = settings or Settings.from_env()
         plugin_set = load_plugins(settings.plugin_config, extra=list(plugins), entry_points=entry_points)
-        return cls(settings, db or Database.from_url(settings.database_url), plugin_set)
+        db = db or Database.from_url(settings.database_url, schema=settings.database_schema)
+        return cls(settings, db, plugin_set)
 
     def _documents(self) -> list[tuple[str, Any]]:
         documents = read_schema_dir(self.settings.schema_dir)
@@ -69,9 +70,12 @@ class Guanxi:
                 documents.append((f"plugin {plugin}: schema {position}", document))
         return documents
 
-    def start(self) -> SyncReport:
-        """Create or upgrade tables (online, never dropping), then run startup hooks."""
-        report = self.sync()
+    def start(self, *, sync: bool = True) -> SyncReport:
+        """Create or upgrade tables (online, never dropping), then run startup hooks.
+
+        Web workers pass sync=False: `guanxi serve` syncs once before it forks them.
+        """
+        report = self.sync() if sync else SyncReport()
         self.pm.hook.startup(platform=self)
         return report
 

@@ -37,6 +37,7 @@ class RecordReader:
         self.types = platform.types
         self.pm = platform.pm
         self.authorizer = platform.authorizer
+        self._tag_field_cache: dict[tuple[str, int], list[FieldDef]] = {}
 
     # -- public reads ----------------------------------------------------------------------
 
@@ -268,7 +269,12 @@ class RecordReader:
         return [self.present(entity, row) for row in rows]
 
     def _tag_fields(self, entity: EntityDef) -> list[FieldDef]:
-        return [f for f in entity.fields if not self.types.for_field(f).stored_in_column]
+        key = (entity.name, entity.version)
+        found = self._tag_field_cache.get(key)
+        if found is None:
+            found = [f for f in entity.fields if not self.types.for_field(f).stored_in_column]
+            self._tag_field_cache[key] = found
+        return found
 
     def _measure(self, compiler: Any, table: sa.Table, function: str, key: str | None) -> Any:
         if function not in AGGREGATES:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 WRITABLE_SYSTEM = frozenset({"owner_id", "department_id"})
 IGNORED_INPUT = frozenset(SYSTEM_FIELDS) - WRITABLE_SYSTEM
+
+
+@lru_cache(maxsize=256)
+def _insert_statement(table: sa.Table) -> sa.Insert:
+    return sa.insert(table).returning(table.c.id)
 
 
 class RecordService(RecordReader):
@@ -89,14 +95,19 @@ class RecordService(RecordReader):
             locked=False,
         )
         try:
-            record_id = connection.execute(sa.insert(table).values(row).returning(table.c.id)).scalar_one()
+            record_id = connection.execute(_insert_statement(table), row).scalar_one()
         except IntegrityError as error:
             raise self._integrity_error(entity, error) from None
         stored = {**row, "id": record_id}
         for field in self._tag_fields(entity):
-            stored[field.key] = self._store_tags(connection, entity, record_id, record.get(field.key) or [])
+            codes = record.get(field.key) or []
+            stored[field.key] = self._store_tags(connection, entity, record_id, codes) if codes else []
         present = self.present(entity, stored)
-        changes = {k: (None, v) for k, v in self.to_json(entity, present).items() if v not in (None, [], "")}
+        changes = {
+            k: (None, v)
+            for k, v in self.to_json(entity, present).items()
+            if v not in (None, [], "") and k not in IGNORED_INPUT
+        }
         event = RecordEvent(entity.name, "create", record_id, actor, now, present, None, changes, reason)
         self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
         return event
@@ -312,7 +323,11 @@ class RecordService(RecordReader):
         table = snapshot.tables[entity.name]
         tagging.replace_tags(connection, entity.name, old["id"], [])
         connection.execute(sa.delete(table).where(table.c.id == old["id"]))
-        changes = {k: (v, None) for k, v in self.to_json(entity, old).items() if v not in (None, [], "")}
+        changes = {
+            k: (v, None)
+            for k, v in self.to_json(entity, old).items()
+            if v not in (None, [], "") and k not in IGNORED_INPUT
+        }
         event = RecordEvent(entity.name, "delete", old["id"], actor, clock.now_utc(), None, old, changes, reason)
         self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
         events.append(event)

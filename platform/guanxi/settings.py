@@ -22,6 +22,7 @@ class Settings:
     database_url: str
     schema_dir: Path
     plugins_toml: Path
+    database_schema: str | None = None  # PostgreSQL schema (search_path) to keep Guanxi's tables in
     default_locale: str = "zh-CN"
     plugin_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     column_budget: int = 300
@@ -33,6 +34,7 @@ class Settings:
         )
         values: dict[str, Any] = {
             "database_url": os.environ.get("GUANXI_DATABASE_URL", "sqlite:///var/guanxi.db"),
+            "database_schema": os.environ.get("GUANXI_DATABASE_SCHEMA") or None,
             "schema_dir": _default_path("GUANXI_SCHEMA_DIR", "schemas"),
             "plugins_toml": Path(plugins_toml),
             "plugin_config": read_plugins_toml(Path(plugins_toml)),

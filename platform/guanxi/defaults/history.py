@@ -12,18 +12,22 @@ from guanxi.hookspecs import hookimpl
 from guanxi.store.system_tables import history
 
 
+_INSERT = sa.insert(history)
+
+
 @hookimpl
 def record_stored(connection: Any, event: RecordEvent) -> None:
     connection.execute(
-        sa.insert(history).values(
-            entity=event.entity,
-            record_id=event.record_id,
-            op=event.op,
-            actor_id=event.actor.user_id,
-            actor_name=event.actor.username,
-            at=event.at,
-            changes={key: [old, new] for key, (old, new) in event.changes.items()},
-            reason=event.reason,
-            field_reasons=event.field_reasons or None,
-        )
+        _INSERT,
+        {
+            "entity": event.entity,
+            "record_id": event.record_id,
+            "op": event.op,
+            "actor_id": event.actor.user_id,
+            "actor_name": event.actor.username,
+            "at": event.at,
+            "changes": {key: [old, new] for key, (old, new) in event.changes.items()},
+            "reason": event.reason,
+            "field_reasons": event.field_reasons or None,
+        },
     )

@@ -67,6 +67,19 @@ def validate_record(
     return errors
 
 
+_CLOSE = (
+    sa.update(stage_history)
+    .where(
+        stage_history.c.entity == sa.bindparam("e"),
+        stage_history.c.record_id == sa.bindparam("r"),
+        stage_history.c.field == sa.bindparam("f"),
+        stage_history.c.left_at.is_(None),
+    )
+    .values(left_at=sa.bindparam("at"))
+)
+_OPEN = sa.insert(stage_history)
+
+
 @hookimpl
 def record_stored(connection: Any, entity: EntityDef, event: RecordEvent) -> None:
     if event.op not in ("create", "update") or event.record is None:
@@ -77,26 +90,19 @@ def record_stored(connection: Any, entity: EntityDef, event: RecordEvent) -> Non
         if new_stage == old_stage:
             continue
         if old_stage is not None:
-            connection.execute(
-                sa.update(stage_history)
-                .where(
-                    stage_history.c.entity == event.entity,
-                    stage_history.c.record_id == event.record_id,
-                    stage_history.c.field == key,
-                    stage_history.c.left_at.is_(None),
-                )
-                .values(left_at=event.at)
-            )
+            connection.execute(_CLOSE, {"e": event.entity, "r": event.record_id, "f": key, "at": event.at})
         if new_stage is not None:
             connection.execute(
-                sa.insert(stage_history).values(
-                    entity=event.entity,
-                    record_id=event.record_id,
-                    field=key,
-                    from_stage=old_stage,
-                    to_stage=new_stage,
-                    entered_at=event.at,
-                    actor_id=event.actor.user_id,
-                    reason=event.reason,
-                )
+                _OPEN,
+                {
+                    "entity": event.entity,
+                    "record_id": event.record_id,
+                    "field": key,
+                    "from_stage": old_stage,
+                    "to_stage": new_stage,
+                    "entered_at": event.at,
+                    "left_at": None,
+                    "actor_id": event.actor.user_id,
+                    "reason": event.reason,
+                },
             )

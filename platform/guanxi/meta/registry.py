@@ -145,9 +145,11 @@ def build_tables(
     return {by_table[t.name][0]: t for t in metadata.sorted_tables if t.name in by_table}
 
 
+_VERSION = sa.select(meta_version.c.version).where(meta_version.c.id == 1)
+
+
 def current_version(connection: Connection) -> int:
-    value = connection.execute(sa.select(meta_version.c.version).where(meta_version.c.id == 1)).scalar()
-    return int(value or 0)
+    return int(connection.execute(_VERSION).scalar() or 0)
 
 
 def bump_version(connection: Connection) -> int:

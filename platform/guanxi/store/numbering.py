@@ -38,17 +38,28 @@ def sequence_name(entity: str, field: str, number_format: str, local_now: dateti
     return f"{entity}.{field}:{period}" if period else f"{entity}.{field}"
 
 
+_ENSURE = {
+    dialect: module.insert(sequence)
+    .values(name=sa.bindparam("seq_name"), value=0)
+    .on_conflict_do_nothing(index_elements=["name"])
+    for dialect, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INCREMENT = (
+    sa.update(sequence)
+    .where(sequence.c.name == sa.bindparam("seq_name"))
+    .values(value=sequence.c.value + 1)
+    .returning(sequence.c.value)
+)
+
+
 def next_value(connection: Connection, name: str) -> int:
-    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(sequence)
-    connection.execute(insert.values(name=name, value=0).on_conflict_do_nothing(index_elements=["name"]))
-    return int(
-        connection.execute(
-            sa.update(sequence)
-            .where(sequence.c.name == name)
-            .values(value=sequence.c.value + 1)
-            .returning(sequence.c.value)
-        ).scalar_one()
-    )
+    """Increment the named counter; the row lock (PostgreSQL) or write lock (SQLite) is held to
+    commit, so two transactions can never read the same value."""
+    value = connection.execute(_INCREMENT, {"seq_name": name}).scalar()
+    if value is None:
+        connection.execute(_ENSURE[connection.dialect.name], {"seq_name": name})
+        value = connection.execute(_INCREMENT, {"seq_name": name}).scalar_one()
+    return int(value)
 
 
 def allocate(

@@ -1,0 +1,45 @@
+"""Extract msgids from platform/ and merge them into the zh_CN catalog (keeps translations).
+
+Usage: python scripts/update_catalog.py   — then translate the empty msgstr entries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parents[1]
+PO_FILE = ROOT / "platform/guanxi/locale/zh_CN/LC_MESSAGES/guanxi.po"
+
+
+def extracted_msgids(source: Path = ROOT / "platform") -> set[str]:
+    keywords = {"_": None, "Message": None}
+    return {
+        message if isinstance(message, str) else message[0]
+        for _file, _line, message, _comments, _context in extract_from_dir(str(source), keywords=keywords)
+    }
+
+
+def main() -> None:
+    existing = Catalog(locale="zh_CN")
+    if PO_FILE.exists():
+        with PO_FILE.open("rb") as handle:
+            existing = read_po(handle)
+    catalog = Catalog(locale="zh_CN", project="guanxi", charset="utf-8")
+    for msgid in sorted(extracted_msgids()):
+        old = existing.get(msgid)
+        catalog.add(msgid, old.string if old else "")
+    PO_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with PO_FILE.open("wb") as handle:
+        write_po(handle, catalog, width=0, omit_header=False, no_location=True)
+    missing = [m.id for m in catalog if m.id and not m.string]
+    print(f"{len(catalog)} messages, {len(missing)} untranslated")
+    for msgid in missing:
+        print(f"  {msgid}")
+
+
+if __name__ == "__main__":
+    main()
