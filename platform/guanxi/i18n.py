@@ -46,10 +46,7 @@ class Message:
         self.params = params
 
     def render(self, locale: str = DEFAULT_LOCALE) -> str:
-        params = {
-            key: pick_label(value, locale) if isinstance(value, Mapping) else value
-            for key, value in self.params.items()
-        }
+        params = {key: _localized(value, locale) for key, value in self.params.items()}
         return translate(self.msgid, locale).format(**params)
 
     def all_locales(self) -> dict[str, str]:
@@ -63,6 +60,16 @@ class Message:
 
 
 _ = Message
+
+
+def _localized(value: Any, locale: str) -> Any:
+    """Labels ({"zh-CN": .., "en": ..}) pick the locale; lists of labels join per language."""
+    if isinstance(value, Mapping):
+        return pick_label(value, locale)
+    if isinstance(value, list | tuple) and all(isinstance(v, Mapping | str) for v in value):
+        separator = "、" if locale.startswith("zh") else ", "
+        return separator.join(pick_label(v, locale) for v in value)
+    return value
 
 
 def pick_label(label: Mapping[str, str] | str | None, locale: str = DEFAULT_LOCALE) -> str:

@@ -451,7 +451,7 @@ class RecordService(RecordReader):
             unknown = [code for code in codes if code not in known]
             if unknown:
                 errors.append(
-                    FieldError(field.key, "unknown_tag", _("Unknown tags: {tags}", tags="、".join(unknown)))
+                    FieldError(field.key, "unknown_tag", _("Unknown tags: {tags}", tags=unknown))
                 )
         return errors
 

@@ -11,7 +11,7 @@ from guanxi.actor import Actor
 from guanxi.errors import FieldError
 from guanxi.events import RecordEvent
 from guanxi.hookspecs import hookimpl
-from guanxi.i18n import _, pick_label
+from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
 from guanxi.store.system_tables import stage_history
 
@@ -47,7 +47,7 @@ def validate_record(
             continue
         missing = [f for f in stage.required_fields if record.get(f) in (None, "", [])]
         if missing:
-            names = "、".join(pick_label(entity.field(f).label) if entity.get_field(f) else f for f in missing)
+            names = [entity.field(f).label if entity.get_field(f) else f for f in missing]
             errors.append(
                 FieldError(
                     key,

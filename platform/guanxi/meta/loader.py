@@ -37,7 +37,8 @@ LABEL = {
 OPTION = {
     "type": "object",
     "properties": {
-        "code": {"type": "string", "pattern": r"^[A-Za-z0-9_\-]{1,64}$"},
+        # Codes may be Chinese; they are stored as "|a|b|" for multi-selects, so no separators.
+        "code": {"type": "string", "pattern": r"^[^|,;，、；\s]{1,64}$"},
         "label": LABEL,
         "color": {"type": "string"},
     },
