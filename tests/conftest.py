@@ -95,7 +95,9 @@ def make_platform(test_db: TestDatabase, tmp_path: Path) -> Iterator[PlatformFac
             plugin_config=plugin_config or {},
             **settings,
         )
-        platform = Guanxi.create(config, plugins=plugins or [], entry_points=False, db=test_db.database())
+        platform = Guanxi.create(
+            config, plugins=plugins or [], entry_points=False, db=test_db.database()
+        )
         if start:
             platform.start()
         made.append(platform)
@@ -117,6 +119,11 @@ def system() -> Actor:
 
 
 def customer_data(**overrides: Any) -> dict[str, Any]:
-    data = {"name": "张三", "company": "上海星辰科技有限公司", "source": "exhibition", "mobile": "13812345678"}
+    data = {
+        "name": "张三",
+        "company": "上海星辰科技有限公司",
+        "source": "exhibition",
+        "mobile": "13812345678",
+    }
     data.update(overrides)
     return data

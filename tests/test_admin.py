@@ -20,20 +20,39 @@ def live_indexes(platform, table: str) -> set[str]:
         return {i["name"] for i in sa.inspect(connection).get_indexes(table)}
 
 
-def test_custom_field_gets_a_real_column_and_works_in_filters_and_sorts(platform, system):  # CORE-03
+def test_custom_field_gets_a_real_column_and_works_in_filters_and_sorts(
+    platform, system
+):  # CORE-03
     record = platform.records.create(system, "customer", customer_data())
-    field = platform.admin.add_field(system, "customer", "annual_budget", "money", {"zh-CN": "年度预算", "en": "Annual budget"}, index=True)
+    field = platform.admin.add_field(
+        system,
+        "customer",
+        "annual_budget",
+        "money",
+        {"zh-CN": "年度预算", "en": "Annual budget"},
+        index=True,
+    )
     assert field.key == "cf_annual_budget" and field.custom
     columns = live_columns(platform, "e_customer")
     assert "cf_annual_budget" in columns and "NUMERIC" in columns["cf_annual_budget"].upper()
     assert "ix_e_customer_cf_annual_budget" in live_indexes(platform, "e_customer")
-    platform.records.update(system, "customer", record["id"], {"cf_annual_budget": "50,000"}, version=1)
-    platform.records.create(system, "customer", customer_data(name="李四", cf_annual_budget=800, mobile="13900000000"))
+    platform.records.update(
+        system, "customer", record["id"], {"cf_annual_budget": "50,000"}, version=1
+    )
+    platform.records.create(
+        system, "customer", customer_data(name="李四", cf_annual_budget=800, mobile="13900000000")
+    )
     page = platform.records.query(
-        system, "customer", {"field": "cf_annual_budget", "op": "gt", "value": 1000}, sort=["-cf_annual_budget"]
+        system,
+        "customer",
+        {"field": "cf_annual_budget", "op": "gt", "value": 1000},
+        sort=["-cf_annual_budget"],
     )
     assert [row["name"] for row in page.rows] == ["张三"]
-    assert [r["name"] for r in platform.records.query(system, "customer", sort=["cf_annual_budget"]).rows] == ["李四", "张三"]
+    assert [
+        r["name"]
+        for r in platform.records.query(system, "customer", sort=["cf_annual_budget"]).rows
+    ] == ["李四", "张三"]
 
 
 def test_another_worker_sees_a_new_field_without_restart(make_platform, system):  # CORE-03
@@ -43,22 +62,41 @@ def test_another_worker_sees_a_new_field_without_restart(make_platform, system):
     worker_a.admin.add_field(system, "customer", "wechat", "text", "微信号")
     created = worker_b.records.create(system, "customer", customer_data(cf_wechat="wx_zhang"))
     assert created["cf_wechat"] == "wx_zhang"
-    found = worker_b.records.query(system, "customer", {"field": "cf_wechat", "op": "eq", "value": "wx_zhang"})
+    found = worker_b.records.query(
+        system, "customer", {"field": "cf_wechat", "op": "eq", "value": "wx_zhang"}
+    )
     assert [row["id"] for row in found.rows] == [created["id"]]
 
 
 def test_relabel_require_default_options_and_reorder(platform, system):  # CORE-03
-    platform.admin.add_field(system, "customer", "channel", "select", "渠道", options=["线上", "线下"])
-    platform.admin.change_field(system, "customer", "cf_channel", label={"zh-CN": "获客渠道", "en": "Channel"},
-                                required=True, default="线上", options=["线上", "线下", "展会"])
+    platform.admin.add_field(
+        system, "customer", "channel", "select", "渠道", options=["线上", "线下"]
+    )
+    platform.admin.change_field(
+        system,
+        "customer",
+        "cf_channel",
+        label={"zh-CN": "获客渠道", "en": "Channel"},
+        required=True,
+        default="线上",
+        options=["线上", "线下", "展会"],
+    )
     entity = platform.registry.get("customer")
     field = entity.field("cf_channel")
-    assert field.title("zh-CN") == "获客渠道" and field.required and [o.code for o in field.options] == ["线上", "线下", "展会"]
+    assert (
+        field.title("zh-CN") == "获客渠道"
+        and field.required
+        and [o.code for o in field.options] == ["线上", "线下", "展会"]
+    )
     assert platform.records.create(system, "customer", customer_data())["cf_channel"] == "线上"
     with pytest.raises(ValidationFailed) as caught:
-        platform.records.create(system, "customer", customer_data(cf_channel="电视", mobile="13900000001"))
+        platform.records.create(
+            system, "customer", customer_data(cf_channel="电视", mobile="13900000001")
+        )
     assert ("cf_channel", "option") in {(e.field, e.code) for e in caught.value.errors}
-    platform.admin.change_field(system, "customer", "name", label={"zh-CN": "客户姓名", "en": "Name"})
+    platform.admin.change_field(
+        system, "customer", "name", label={"zh-CN": "客户姓名", "en": "Name"}
+    )
     assert platform.registry.get("customer").field("name").title() == "客户姓名"
     platform.admin.reorder_fields(system, "customer", ["cf_channel", "company", "name"])
     order = [f.key for f in platform.registry.get("customer").visible_fields if not f.system]
@@ -71,9 +109,13 @@ def test_hiding_a_field_keeps_its_data(platform, system):  # CORE-03
     platform.admin.hide_field(system, "customer", "cf_old_code")
     assert "cf_old_code" not in platform.records.get(system, "customer", record["id"])
     with pytest.raises(QueryError):
-        platform.records.query(system, "customer", {"field": "cf_old_code", "op": "eq", "value": "A-1"})
+        platform.records.query(
+            system, "customer", {"field": "cf_old_code", "op": "eq", "value": "A-1"}
+        )
     with pytest.raises(ValidationFailed):
-        platform.records.create(system, "customer", customer_data(cf_old_code="B", mobile="13900000002"))
+        platform.records.create(
+            system, "customer", customer_data(cf_old_code="B", mobile="13900000002")
+        )
     assert "cf_old_code" in live_columns(platform, "e_customer")
     platform.admin.show_field(system, "customer", "cf_old_code")
     assert platform.records.get(system, "customer", record["id"])["cf_old_code"] == "A-1"
@@ -82,7 +124,12 @@ def test_hiding_a_field_keeps_its_data(platform, system):  # CORE-03
 @pytest.mark.parametrize(
     ("key", "type_", "extra", "code"),
     [
-        ("select", "text", {}, "reserved_identifier"),  # cf_ prefix is added, so test reserved via entity names below
+        (
+            "select",
+            "text",
+            {},
+            "reserved_identifier",
+        ),  # cf_ prefix is added, so test reserved via entity names below
         ("Bad-Key", "text", {}, "bad_identifier"),
         ("x" * 45, "text", {}, "bad_identifier"),
         ("colour", "nosuchtype", {}, "bad_metadata"),
@@ -95,7 +142,9 @@ def test_hiding_a_field_keeps_its_data(platform, system):  # CORE-03
 def test_invalid_custom_fields_are_refused_with_a_reason(platform, system, key, type_, extra, code):
     if code == "reserved_identifier":
         with pytest.raises(MetadataError) as caught:
-            platform.admin.create_entity(system, "select", "选择", [{"key": "name", "type": "text", "label": "名称"}])
+            platform.admin.create_entity(
+                system, "select", "选择", [{"key": "name", "type": "text", "label": "名称"}]
+            )
     else:
         with pytest.raises(MetadataError) as caught:
             platform.admin.add_field(system, "customer", key, type_, "字段", **extra)
@@ -129,38 +178,71 @@ def test_custom_module_with_reference_and_records(platform, system):  # CORE-04
         {"zh-CN": "项目", "en": "Project"},
         [
             {"key": "title", "type": "text", "label": "项目名称", "required": True, "search": True},
-            {"key": "customer", "type": "reference", "reference": "customer", "label": "客户", "on_delete": "cascade"},
+            {
+                "key": "customer",
+                "type": "reference",
+                "reference": "customer",
+                "label": "客户",
+                "on_delete": "cascade",
+            },
             {"key": "budget", "type": "money", "label": "预算", "minimum": 0},
-            {"key": "phase", "type": "select", "label": "阶段", "options": ["立项", "实施", "验收"]},
+            {
+                "key": "phase",
+                "type": "select",
+                "label": "阶段",
+                "options": ["立项", "实施", "验收"],
+            },
         ],
         number_format="PRJ{yyyy}-{seq:04d}",
     )
     assert entity.table == "e_project" and entity.source == "admin"
     customer = platform.records.create(system, "customer", customer_data())
-    project = platform.records.create(system, "project", {"title": "CRM 实施", "customer": customer["id"], "budget": 180000, "phase": "实施"})
+    project = platform.records.create(
+        system,
+        "project",
+        {"title": "CRM 实施", "customer": customer["id"], "budget": 180000, "phase": "实施"},
+    )
     assert project["number"].startswith("PRJ") and project["number"].endswith("-0001")
     with pytest.raises(ValidationFailed) as caught:
         platform.records.create(system, "project", {"budget": -5})
-    assert {("title", "required"), ("budget", "minimum")} <= {(e.field, e.code) for e in caught.value.errors}
-    page = platform.records.query(system, "project", {"field": "customer", "op": "eq", "value": customer["id"]})
+    assert {("title", "required"), ("budget", "minimum")} <= {
+        (e.field, e.code) for e in caught.value.errors
+    }
+    page = platform.records.query(
+        system, "project", {"field": "customer", "op": "eq", "value": customer["id"]}
+    )
     assert [row["title"] for row in page.rows] == ["CRM 实施"]
     platform.records.delete(system, "customer", customer["id"])
     assert platform.records.count(system, "project").value == 0
 
 
 def test_custom_module_names_are_validated(platform, system):
-    for name, code in (("Project", "bad_identifier"), ("order", "reserved_identifier"), ("gx_x", "reserved_identifier")):
+    for name, code in (
+        ("Project", "bad_identifier"),
+        ("order", "reserved_identifier"),
+        ("gx_x", "reserved_identifier"),
+    ):
         with pytest.raises(MetadataError) as caught:
-            platform.admin.create_entity(system, name, "模块", [{"key": "title", "type": "text", "label": "标题"}])
+            platform.admin.create_entity(
+                system, name, "模块", [{"key": "title", "type": "text", "label": "标题"}]
+            )
         assert caught.value.code == code
-    platform.admin.create_entity(system, "project", "项目", [{"key": "title", "type": "text", "label": "标题"}])
+    platform.admin.create_entity(
+        system, "project", "项目", [{"key": "title", "type": "text", "label": "标题"}]
+    )
     with pytest.raises(MetadataError):
-        platform.admin.create_entity(system, "project", "项目", [{"key": "title", "type": "text", "label": "标题"}])
+        platform.admin.create_entity(
+            system, "project", "项目", [{"key": "title", "type": "text", "label": "标题"}]
+        )
 
 
 def test_tag_groups_and_tags(platform, system):  # CORE-07
-    platform.admin.add_tag_group(system, "customer", "industry_tags", {"zh-CN": "行业", "en": "Industry"})
-    platform.admin.add_tag(system, "customer", "industry_tags", "manufacturing", "制造业", color="#c00")
+    platform.admin.add_tag_group(
+        system, "customer", "industry_tags", {"zh-CN": "行业", "en": "Industry"}
+    )
+    platform.admin.add_tag(
+        system, "customer", "industry_tags", "manufacturing", "制造业", color="#c00"
+    )
     with pytest.raises(MetadataError):
         platform.admin.add_tag(system, "customer", "nosuch", "x", "X")
     record = platform.records.create(system, "customer", customer_data(tags="manufacturing"))
@@ -169,9 +251,13 @@ def test_tag_groups_and_tags(platform, system):  # CORE-07
 
 
 def test_layouts_are_stored_and_checked(platform, system):  # CORE-08
-    layout = {"sections": [{"code": "main", "label": "主要", "fields": ["name", "company"]}],
-              "related": [{"entity": "contact", "field": "customer"}]}
+    layout = {
+        "sections": [{"code": "main", "label": "主要", "fields": ["name", "company"]}],
+        "related": [{"entity": "contact", "field": "customer"}],
+    }
     entity = platform.admin.set_layout(system, "customer", "detail", layout)
     assert entity.layouts["detail"]["sections"][0]["fields"] == ["name", "company"]
     with pytest.raises(MetadataError):
-        platform.admin.set_layout(system, "customer", "detail", {"sections": [{"fields": ["nosuch"]}]})
+        platform.admin.set_layout(
+            system, "customer", "detail", {"sections": [{"fields": ["nosuch"]}]}
+        )

@@ -51,9 +51,19 @@ def test_parse_accepts_common_input(type_, raw, expected):
 
 @pytest.mark.parametrize(
     ("type_", "raw"),
-    [("phone", "12345678901"), ("phone", "1381234567"), ("date", "2024-02-30"), ("date", "next week"),
-     ("integer", "1.5"), ("money", "abc"), ("boolean", "maybe"), ("email", "no-at-sign"), ("reference", "0"),
-     ("url", "not a url"), ("datetime", "yesterday")],
+    [
+        ("phone", "12345678901"),
+        ("phone", "1381234567"),
+        ("date", "2024-02-30"),
+        ("date", "next week"),
+        ("integer", "1.5"),
+        ("money", "abc"),
+        ("boolean", "maybe"),
+        ("email", "no-at-sign"),
+        ("reference", "0"),
+        ("url", "not a url"),
+        ("datetime", "yesterday"),
+    ],
 )
 def test_parse_refuses_bad_input_with_a_message(type_, raw):
     with pytest.raises(FieldValueError) as caught:
@@ -79,8 +89,28 @@ def test_formatting_in_chinese_and_english():
 
 
 def test_every_type_declares_its_parts():
-    required = {"text", "longtext", "integer", "decimal", "money", "percent", "boolean", "date", "datetime", "select",
-                "multiselect", "phone", "email", "url", "reference", "user", "autonumber", "stage", "tags", "rating"}
+    required = {
+        "text",
+        "longtext",
+        "integer",
+        "decimal",
+        "money",
+        "percent",
+        "boolean",
+        "date",
+        "datetime",
+        "select",
+        "multiselect",
+        "phone",
+        "email",
+        "url",
+        "reference",
+        "user",
+        "autonumber",
+        "stage",
+        "tags",
+        "rating",
+    }
     assert required <= set(TYPES)
     for field_type in BUILTIN_TYPES:
         assert field_type.widget and field_type.operators and field_type.label["zh-CN"]

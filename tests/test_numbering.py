@@ -28,12 +28,30 @@ def test_two_hundred_concurrent_creates_get_two_hundred_numbers(make_platform, s
 
 
 def test_period_formats_restart_yearly():
-    assert sequence_name("lead", "number", "L{yyyy}-{seq:06d}", datetime(2026, 5, 1)) == "lead.number:2026"
-    assert sequence_name("lead", "number", "L{yyyy}{mm}-{seq:04d}", datetime(2026, 5, 1)) == "lead.number:202605"
-    assert sequence_name("customer", "number", "C{seq:06d}", datetime(2026, 5, 1)) == "customer.number"
+    assert (
+        sequence_name("lead", "number", "L{yyyy}-{seq:06d}", datetime(2026, 5, 1))
+        == "lead.number:2026"
+    )
+    assert (
+        sequence_name("lead", "number", "L{yyyy}{mm}-{seq:04d}", datetime(2026, 5, 1))
+        == "lead.number:202605"
+    )
+    assert (
+        sequence_name("customer", "number", "C{seq:06d}", datetime(2026, 5, 1)) == "customer.number"
+    )
     assert check_format("X{seq}") == [] and check_format("X{id}") and check_format("X")
 
 
 def test_yearly_number_format_in_use(platform, system):
-    record = platform.records.create(system, "followup", {"customer": platform.records.create(system, "customer", customer_data())["id"], "method": "visit", "content": "拜访"})
-    assert record["number"] == f"F{datetime.now().year}-000001" or record["number"].endswith("-000001")
+    record = platform.records.create(
+        system,
+        "followup",
+        {
+            "customer": platform.records.create(system, "customer", customer_data())["id"],
+            "method": "visit",
+            "content": "拜访",
+        },
+    )
+    assert record["number"] == f"F{datetime.now().year}-000001" or record["number"].endswith(
+        "-000001"
+    )

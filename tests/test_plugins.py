@@ -41,9 +41,19 @@ def pip_install(distribution: str, workdir: Path) -> Path:
     target = workdir / "site"
     result = subprocess.run(
         [
-            sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-            "--no-index", "--no-cache-dir", "--disable-pip-version-check", "--quiet",
-            "--target", str(target), str(source),
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--target",
+            str(target),
+            str(source),
         ],
         capture_output=True,
         text=True,
@@ -143,7 +153,11 @@ def test_installed_plugin_is_listed_with_its_hooks(make_installed: Callable[...,
     assert info.enabled and info.problem is None
     assert info.source == "entry point (guanxi-hello)"
     assert info.hooks == [
-        "prepare_record", "record_changed", "register_schemas", "startup", "validate_record",
+        "prepare_record",
+        "record_changed",
+        "register_schemas",
+        "startup",
+        "validate_record",
     ]
     assert platform.pm.get_plugin("guanxi_hello") is hello_module()
     for name in DEFAULT_PLUGINS:  # core features register through the same manager
@@ -244,9 +258,7 @@ def test_plugins_toml_settings_file_reaches_the_plugin(
     assert platform.records.create(system, "greeting", {"text": "王总"})["text"] == "您好王总"
 
 
-def test_disabled_plugin_is_blocked(
-    make_installed: Callable[..., Guanxi], system: Actor
-) -> None:
+def test_disabled_plugin_is_blocked(make_installed: Callable[..., Guanxi], system: Actor) -> None:
     platform = make_installed({"guanxi_hello": {"enabled": False}})
     info = platform.plugins.plugins["guanxi_hello"]
     assert (info.enabled, info.hooks, info.problem) == (False, [], None)

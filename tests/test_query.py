@@ -30,8 +30,14 @@ def seeded(platform, system):
             system,
             "customer",
             customer_data(
-                name=name, company=company, industry=industry, expected_value=value, region=region,
-                interests=interests, tags=tags[index], mobile=f"1380000000{index}",
+                name=name,
+                company=company,
+                industry=industry,
+                expected_value=value,
+                region=region,
+                interests=interests,
+                tags=tags[index],
+                mobile=f"1380000000{index}",
                 next_followup_at=datetime.now(UTC) + timedelta(days=index * 3),
             ),
         )
@@ -53,14 +59,48 @@ def query(platform, system, filters=None, **kwargs):
 
 
 def test_comparison_and_text_operators(seeded, system):  # UI-02
-    assert names(query(seeded, system, {"field": "stage", "op": "eq", "value": "intention"}, sort=["name"])) == ["丙", "乙"]
-    assert names(query(seeded, system, {"field": "expected_value", "op": "gte", "value": 5000}, sort=["-expected_value"])) == ["丁", "乙"]
-    assert names(query(seeded, system, {"field": "expected_value", "op": "between", "value": [2000, 6000]}, sort=["expected_value"])) == ["丙", "乙"]
-    assert names(query(seeded, system, {"field": "company", "op": "contains", "value": "科技"}, sort=["name"])) == ["戊", "甲"]
-    assert names(query(seeded, system, {"field": "company", "op": "starts_with", "value": "广州"})) == ["丙"]
-    assert names(query(seeded, system, {"field": "industry", "op": "is_empty"}, sort=["name"])) == ["戊", "甲"]
-    assert names(query(seeded, system, {"field": "region", "op": "in", "value": ["south", "华北"]}, sort=["name"])) == ["丁", "丙", "甲"]
-    assert len(query(seeded, system, {"field": "industry", "op": "ne", "value": "finance"}).rows) == 4
+    assert names(
+        query(seeded, system, {"field": "stage", "op": "eq", "value": "intention"}, sort=["name"])
+    ) == ["丙", "乙"]
+    assert names(
+        query(
+            seeded,
+            system,
+            {"field": "expected_value", "op": "gte", "value": 5000},
+            sort=["-expected_value"],
+        )
+    ) == ["丁", "乙"]
+    assert names(
+        query(
+            seeded,
+            system,
+            {"field": "expected_value", "op": "between", "value": [2000, 6000]},
+            sort=["expected_value"],
+        )
+    ) == ["丙", "乙"]
+    assert names(
+        query(
+            seeded, system, {"field": "company", "op": "contains", "value": "科技"}, sort=["name"]
+        )
+    ) == ["戊", "甲"]
+    assert names(
+        query(seeded, system, {"field": "company", "op": "starts_with", "value": "广州"})
+    ) == ["丙"]
+    assert names(query(seeded, system, {"field": "industry", "op": "is_empty"}, sort=["name"])) == [
+        "戊",
+        "甲",
+    ]
+    assert names(
+        query(
+            seeded,
+            system,
+            {"field": "region", "op": "in", "value": ["south", "华北"]},
+            sort=["name"],
+        )
+    ) == ["丁", "丙", "甲"]
+    assert (
+        len(query(seeded, system, {"field": "industry", "op": "ne", "value": "finance"}).rows) == 4
+    )
 
 
 def test_contains_treats_wildcards_literally(seeded, system):
@@ -71,7 +111,12 @@ def test_contains_treats_wildcards_literally(seeded, system):
 def test_nested_and_or_groups(seeded, system):  # UI-02
     filters = {
         "or": [
-            {"and": [{"field": "region", "op": "eq", "value": "east"}, {"field": "stage", "op": "eq", "value": "potential"}]},
+            {
+                "and": [
+                    {"field": "region", "op": "eq", "value": "east"},
+                    {"field": "stage", "op": "eq", "value": "potential"},
+                ]
+            },
             {"field": "expected_value", "op": "gt", "value": 8000},
         ]
     }
@@ -81,14 +126,26 @@ def test_nested_and_or_groups(seeded, system):  # UI-02
 
 def test_relative_date_operators(seeded, system):
     assert names(query(seeded, system, {"field": "next_followup_at", "op": "today"})) == ["甲"]
-    assert names(query(seeded, system, {"field": "next_followup_at", "op": "next_n_days", "value": 4}, sort=["name"])) == ["乙", "甲"]
-    assert len(query(seeded, system, {"field": "created_at", "op": "last_n_days", "value": 7}).rows) == 5
+    assert names(
+        query(
+            seeded,
+            system,
+            {"field": "next_followup_at", "op": "next_n_days", "value": 4},
+            sort=["name"],
+        )
+    ) == ["乙", "甲"]
+    assert (
+        len(query(seeded, system, {"field": "created_at", "op": "last_n_days", "value": 7}).rows)
+        == 5
+    )
     assert query(seeded, system, {"field": "created_at", "op": "last_year"}).rows == []
 
 
 def test_tag_filters_any_all_none(seeded, system):  # CORE-07
     def tagged(op, value):
-        return names(query(seeded, system, {"field": "tags", "op": op, "value": value}, sort=["name"]))
+        return names(
+            query(seeded, system, {"field": "tags", "op": op, "value": value}, sort=["name"])
+        )
 
     assert tagged("any", ["vip", "erp"]) == ["丁", "乙", "甲"]
     assert tagged("all", ["erp", "price"]) == ["丁", "乙"]
@@ -101,7 +158,9 @@ def test_tag_filters_any_all_none(seeded, system):  # CORE-07
 def test_unknown_tag_is_refused(seeded, system):
     record = query(seeded, system, {"field": "name", "op": "eq", "value": "甲"}).rows[0]
     with pytest.raises(Exception) as caught:
-        seeded.records.update(system, "customer", record["id"], {"tags": ["nosuch"]}, version=record["version"])
+        seeded.records.update(
+            system, "customer", record["id"], {"tags": ["nosuch"]}, version=record["version"]
+        )
     assert ("tags", "unknown_tag") in {(e.field, e.code) for e in caught.value.errors}
 
 
@@ -137,15 +196,27 @@ def test_capped_count(seeded, system):
     assert (exact.value, exact.exact) == (5, True)
     capped = seeded.records.count(system, "customer", cap=3)
     assert (capped.value, capped.exact) == (3, False)
-    assert seeded.records.count(system, "customer", {"field": "stage", "op": "eq", "value": "intention"}).value == 2
+    assert (
+        seeded.records.count(
+            system, "customer", {"field": "stage", "op": "eq", "value": "intention"}
+        ).value
+        == 2
+    )
 
 
 def test_group_by_aggregates(seeded, system):
     rows = seeded.records.aggregate(
-        system, "customer", group_by=["stage"], measures=[("count", None), ("sum", "expected_value")]
+        system,
+        "customer",
+        group_by=["stage"],
+        measures=[("count", None), ("sum", "expected_value")],
     )
     by_stage = {row["stage"]: (row["count"], float(row["sum_expected_value"] or 0)) for row in rows}
-    assert by_stage == {"potential": (2, 1000.0), "intention": (2, 8000.0), "negotiating": (1, 9000.0)}
+    assert by_stage == {
+        "potential": (2, 1000.0),
+        "intention": (2, 8000.0),
+        "negotiating": (1, 9000.0),
+    }
 
 
 def test_quick_search_covers_search_fields_and_number(seeded, system):
@@ -185,10 +256,25 @@ def test_bad_cursor_and_limit(seeded, system):
 
 
 def test_multiselect_filters(platform, system):  # CORE-02
-    platform.admin.add_field(system, "customer", "channels", "multiselect", "渠道", options=["微信", "电话", "邮件"])
+    platform.admin.add_field(
+        system, "customer", "channels", "multiselect", "渠道", options=["微信", "电话", "邮件"]
+    )
     first = platform.records.create(system, "customer", customer_data(cf_channels="微信、电话"))
-    platform.records.create(system, "customer", customer_data(cf_channels=["邮件"], mobile="13900000000"))
-    assert first["cf_channels"] == "|微信|电话|" or sorted(first["cf_channels"].strip("|").split("|")) == ["微信", "电话"]
-    found = platform.records.query(system, "customer", {"field": "cf_channels", "op": "all", "value": ["电话", "微信"]})
+    platform.records.create(
+        system, "customer", customer_data(cf_channels=["邮件"], mobile="13900000000")
+    )
+    assert first["cf_channels"] == "|微信|电话|" or sorted(
+        first["cf_channels"].strip("|").split("|")
+    ) == ["微信", "电话"]
+    found = platform.records.query(
+        system, "customer", {"field": "cf_channels", "op": "all", "value": ["电话", "微信"]}
+    )
     assert [row["id"] for row in found.rows] == [first["id"]]
-    assert len(platform.records.query(system, "customer", {"field": "cf_channels", "op": "none", "value": ["微信"]}).rows) == 1
+    assert (
+        len(
+            platform.records.query(
+                system, "customer", {"field": "cf_channels", "op": "none", "value": ["微信"]}
+            ).rows
+        )
+        == 1
+    )

@@ -15,7 +15,9 @@ from tests.conftest import customer_data
 
 def test_create_stores_parsed_values_and_number(platform, system):  # CORE-02, CORE-09
     record = platform.records.create(
-        system, "customer", customer_data(mobile="+86 138-1234-5678", expected_value="¥12,000.50", source="展会")
+        system,
+        "customer",
+        customer_data(mobile="+86 138-1234-5678", expected_value="¥12,000.50", source="展会"),
     )
     assert record["number"] == "C000001"
     assert record["mobile"] == "13812345678"
@@ -23,10 +25,14 @@ def test_create_stores_parsed_values_and_number(platform, system):  # CORE-02, C
     assert record["source"] == "exhibition"
     assert record["stage"] == "potential"  # default from the schema
     assert record["version"] == 1
-    assert platform.records.get(system, "customer", record["id"])["company"] == "上海星辰科技有限公司"
+    assert (
+        platform.records.get(system, "customer", record["id"])["company"] == "上海星辰科技有限公司"
+    )
 
 
-def test_invalid_input_reports_every_field_in_both_languages_and_writes_nothing(platform, system):  # CORE-05
+def test_invalid_input_reports_every_field_in_both_languages_and_writes_nothing(
+    platform, system
+):  # CORE-05
     with pytest.raises(ValidationFailed) as caught:
         platform.records.create(
             system,
@@ -34,8 +40,14 @@ def test_invalid_input_reports_every_field_in_both_languages_and_writes_nothing(
             {"name": "", "company": "x" * 201, "mobile": "12345", "email": "not-mail", "nosuch": 1},
         )
     errors = {(e.field, e.code): e for e in caught.value.errors}
-    assert {("name", "required"), ("source", "required"), ("company", "maxLength"), ("mobile", "phone"),
-            ("email", "email"), ("nosuch", "unknown_field")} <= set(errors)
+    assert {
+        ("name", "required"),
+        ("source", "required"),
+        ("company", "maxLength"),
+        ("mobile", "phone"),
+        ("email", "email"),
+        ("nosuch", "unknown_field"),
+    } <= set(errors)
     mobile = errors[("mobile", "phone")].to_dict("en")
     assert mobile["messages"]["zh-CN"] == "手机号必须是以13-19开头的11位数字(或带+国家代码)"
     assert "11 digits" in mobile["messages"]["en"]
@@ -55,7 +67,9 @@ def test_stale_version_is_refused_and_nothing_is_overwritten(platform, system): 
 
 def test_single_field_edit_bumps_version_and_records_history(platform, system):  # DATA-02, DATA-05
     record = platform.records.create(system, "customer", customer_data())
-    updated = platform.records.update_field(system, "customer", record["id"], "title", "IT主管", version=1)
+    updated = platform.records.update_field(
+        system, "customer", record["id"], "title", "IT主管", version=1
+    )
     assert updated["title"] == "IT主管" and updated["version"] == 2
     entries = platform.records.history(system, "customer", record["id"])
     assert [e["op"] for e in entries] == ["create", "update"]
@@ -65,7 +79,9 @@ def test_single_field_edit_bumps_version_and_records_history(platform, system): 
 
 def test_update_without_changes_writes_nothing(platform, system):
     record = platform.records.create(system, "customer", customer_data())
-    same = platform.records.update(system, "customer", record["id"], {"company": "上海星辰科技有限公司"}, version=1)
+    same = platform.records.update(
+        system, "customer", record["id"], {"company": "上海星辰科技有限公司"}, version=1
+    )
     assert same["version"] == 1
     assert len(platform.records.history(system, "customer", record["id"])) == 1
 
@@ -74,11 +90,15 @@ def test_locked_record_refuses_edits_until_unlocked(platform, system):  # DATA-0
     record = platform.records.create(system, "customer", customer_data())
     locked = platform.records.lock(system, "customer", record["id"], reason="合同已签")
     with pytest.raises(LockedError):
-        platform.records.update(system, "customer", record["id"], {"title": "x"}, version=locked["version"])
+        platform.records.update(
+            system, "customer", record["id"], {"title": "x"}, version=locked["version"]
+        )
     with pytest.raises(LockedError):
         platform.records.delete(system, "customer", record["id"])
     unlocked = platform.records.unlock(system, "customer", record["id"])
-    edited = platform.records.update(system, "customer", record["id"], {"title": "x"}, version=unlocked["version"])
+    edited = platform.records.update(
+        system, "customer", record["id"], {"title": "x"}, version=unlocked["version"]
+    )
     assert edited["title"] == "x"
     ops = [e["op"] for e in platform.records.history(system, "customer", record["id"])]
     assert ops == ["create", "lock", "unlock", "update"]
@@ -94,13 +114,22 @@ def test_copy_makes_a_new_numbered_record(platform, system):  # DATA-04
 def test_reason_required_for_sensitive_field_change(platform, system):  # DATA-06
     record = platform.records.create(system, "customer", customer_data())
     with pytest.raises(ValidationFailed) as caught:
-        platform.records.update(system, "customer", record["id"], {"mobile": "13900001111"}, version=1)
+        platform.records.update(
+            system, "customer", record["id"], {"mobile": "13900001111"}, version=1
+        )
     assert ("mobile", "reason_required") in {(e.field, e.code) for e in caught.value.errors}
     updated = platform.records.update(
-        system, "customer", record["id"], {"mobile": "13900001111"}, version=1, reason="客户换了手机号"
+        system,
+        "customer",
+        record["id"],
+        {"mobile": "13900001111"},
+        version=1,
+        reason="客户换了手机号",
     )
     assert updated["mobile"] == "13900001111"
-    assert platform.records.history(system, "customer", record["id"])[-1]["reason"] == "客户换了手机号"
+    assert (
+        platform.records.history(system, "customer", record["id"])[-1]["reason"] == "客户换了手机号"
+    )
 
 
 def test_reference_must_exist(platform, system):
@@ -111,9 +140,18 @@ def test_reference_must_exist(platform, system):
 
 def test_delete_cascades_restricts_and_nulls_by_reference_rule(platform, system):
     customer = platform.records.create(system, "customer", customer_data())
-    contact = platform.records.create(system, "contact", {"name": "王五", "customer": customer["id"]})
+    contact = platform.records.create(
+        system, "contact", {"name": "王五", "customer": customer["id"]}
+    )
     followup = platform.records.create(
-        system, "followup", {"customer": customer["id"], "contact": contact["id"], "method": "phone", "content": "初次沟通"}
+        system,
+        "followup",
+        {
+            "customer": customer["id"],
+            "contact": contact["id"],
+            "method": "phone",
+            "content": "初次沟通",
+        },
     )
     task = platform.records.create(system, "task", {"title": "回访", "followup": followup["id"]})
     # contact -> followup.contact is set_null; followup -> task.followup is set_null
@@ -168,7 +206,10 @@ def test_events_fire_after_commit_only_for_successful_writes(make_platform, syst
     with pytest.raises(ValidationFailed):
         platform.records.create(system, "customer", {"name": "x"})
     platform.records.update(system, "customer", record["id"], {"title": "总经理"}, version=1)
-    assert [(e.entity, e.op) for e in log.events] == [("customer", "create"), ("customer", "update")]
+    assert [(e.entity, e.op) for e in log.events] == [
+        ("customer", "create"),
+        ("customer", "update"),
+    ]
     assert log.events[1].changes == {"title": (None, "总经理")}
 
 
@@ -186,7 +227,9 @@ def test_plugin_validation_joins_the_collected_errors(make_platform, system):
     platform = make_platform(plugins=[("failing", FailingValidator())])
     with pytest.raises(ValidationFailed) as caught:
         platform.records.create(system, "customer", customer_data(company="测试公司", mobile="1"))
-    assert {("company", "no_test_data"), ("mobile", "phone")} <= {(e.field, e.code) for e in caught.value.errors}
+    assert {("company", "no_test_data"), ("mobile", "phone")} <= {
+        (e.field, e.code) for e in caught.value.errors
+    }
     assert platform.records.count(system, "customer").value == 0
 
 

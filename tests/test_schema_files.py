@@ -25,7 +25,19 @@ def test_shipped_schemas_are_valid_and_cover_the_core_entities():
     names = {doc["x-guanxi"]["entity"] for _source, doc in documents}
     assert {"customer", "contact", "followup", "task", "note"} <= names
     customer = shipped("customer")["properties"]
-    for key in ("name", "company", "mobile", "email", "source", "title", "industry", "size", "region", "interests", "remarks"):
+    for key in (
+        "name",
+        "company",
+        "mobile",
+        "email",
+        "source",
+        "title",
+        "industry",
+        "size",
+        "region",
+        "interests",
+        "remarks",
+    ):
         assert key in customer
     followup = shipped("followup")["properties"]
     for key in ("method", "content", "feedback", "next_step", "next_followup_at"):
@@ -35,15 +47,49 @@ def test_shipped_schemas_are_valid_and_cover_the_core_entities():
 @pytest.mark.parametrize(
     ("mutate", "pointer", "words"),
     [
-        (lambda d: d["properties"]["name"]["x-guanxi"].update(type="nosuch"), "/properties/name/x-guanxi/type", "nosuch"),
-        (lambda d: d["properties"]["source"]["x-guanxi"].pop("options"), "/properties/source/x-guanxi", "options"),
-        (lambda d: d["properties"].update({"Bad Key": {"x-guanxi": {"type": "text", "label": {"zh-CN": "x"}}}}), "/properties", "Bad Key"),
-        (lambda d: d["properties"]["name"]["x-guanxi"].pop("label"), "/properties/name/x-guanxi", "label"),
+        (
+            lambda d: d["properties"]["name"]["x-guanxi"].update(type="nosuch"),
+            "/properties/name/x-guanxi/type",
+            "nosuch",
+        ),
+        (
+            lambda d: d["properties"]["source"]["x-guanxi"].pop("options"),
+            "/properties/source/x-guanxi",
+            "options",
+        ),
+        (
+            lambda d: d["properties"].update(
+                {"Bad Key": {"x-guanxi": {"type": "text", "label": {"zh-CN": "x"}}}}
+            ),
+            "/properties",
+            "Bad Key",
+        ),
+        (
+            lambda d: d["properties"]["name"]["x-guanxi"].pop("label"),
+            "/properties/name/x-guanxi",
+            "label",
+        ),
         (lambda d: d["required"].append("ghost"), "/required", "ghost"),
         (lambda d: d["x-guanxi"]["indexes"].append(["ghost"]), "/x-guanxi/indexes/2", "ghost"),
-        (lambda d: d["properties"].update({"select": {"x-guanxi": {"type": "text", "label": {"zh-CN": "x"}}}}), "/properties/select", "reserved"),
-        (lambda d: d["properties"]["stage"]["x-guanxi"]["pipeline"]["stages"][0].update(transitions=["nowhere"]), "/properties/stage/x-guanxi/pipeline/stages/0/transitions", "nowhere"),
-        (lambda d: d["properties"]["name"].update(maxLength="long"), "/properties/name/maxLength", "long"),
+        (
+            lambda d: d["properties"].update(
+                {"select": {"x-guanxi": {"type": "text", "label": {"zh-CN": "x"}}}}
+            ),
+            "/properties/select",
+            "reserved",
+        ),
+        (
+            lambda d: d["properties"]["stage"]["x-guanxi"]["pipeline"]["stages"][0].update(
+                transitions=["nowhere"]
+            ),
+            "/properties/stage/x-guanxi/pipeline/stages/0/transitions",
+            "nowhere",
+        ),
+        (
+            lambda d: d["properties"]["name"].update(maxLength="long"),
+            "/properties/name/maxLength",
+            "long",
+        ),
     ],
 )
 def test_problems_name_the_file_and_json_pointer(tmp_path, mutate, pointer, words):
@@ -51,7 +97,11 @@ def test_problems_name_the_file_and_json_pointer(tmp_path, mutate, pointer, word
     mutate(document)
     path = tmp_path / "customer.json"
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    problems = check_documents(read_schema_dir(tmp_path) + [(s, d) for s, d in read_schema_dir(SCHEMAS) if not s.endswith("customer.json")], TYPE_NAMES)
+    problems = check_documents(
+        read_schema_dir(tmp_path)
+        + [(s, d) for s, d in read_schema_dir(SCHEMAS) if not s.endswith("customer.json")],
+        TYPE_NAMES,
+    )
     mine = [p for p in problems if p.source == str(path)]
     assert mine, problems
     assert any(p.pointer == pointer and words in p.message for p in mine), [str(p) for p in mine]
@@ -61,10 +111,15 @@ def test_problems_name_the_file_and_json_pointer(tmp_path, mutate, pointer, word
 def test_unreadable_json_and_unknown_reference_target(tmp_path):
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
     contact = shipped("contact")
-    (tmp_path / "contact.json").write_text(json.dumps(contact, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "contact.json").write_text(
+        json.dumps(contact, ensure_ascii=False), encoding="utf-8"
+    )
     problems = check_documents(read_schema_dir(tmp_path), TYPE_NAMES)
     assert any(p.source.endswith("broken.json") and "JSON" in p.message for p in problems)
-    assert any(p.pointer == "/properties/customer/x-guanxi/reference" and "customer" in p.message for p in problems)
+    assert any(
+        p.pointer == "/properties/customer/x-guanxi/reference" and "customer" in p.message
+        for p in problems
+    )
 
 
 def test_platform_refuses_to_start_with_a_bad_schema(make_platform, tmp_path):

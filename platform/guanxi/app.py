@@ -18,7 +18,12 @@ from guanxi.actor import Actor
 from guanxi.core import Guanxi
 
 TEMPLATES = Environment(
-    loader=FileSystemLoader([Path(__file__).resolve().parents[2] / "themes" / "default", Path(__file__).parent / "templates"]),
+    loader=FileSystemLoader(
+        [
+            Path(__file__).resolve().parents[2] / "themes" / "default",
+            Path(__file__).parent / "templates",
+        ]
+    ),
     autoescape=select_autoescape(default=True),
 )
 
@@ -35,7 +40,11 @@ async def home(request: Request) -> HTMLResponse:
     def modules() -> list[dict[str, Any]]:
         actor = Actor.system()
         return [
-            {"label": entity.title("zh-CN"), "name": entity.name, "count": platform.records.count(actor, entity.name)}
+            {
+                "label": entity.title("zh-CN"),
+                "name": entity.name,
+                "count": platform.records.count(actor, entity.name),
+            }
             for entity in platform.registry.entities()
         ]
 

@@ -19,7 +19,12 @@ class Authorizer(Protocol):
         """Filter trees limiting which records the actor may `action` ([] = no limit)."""
 
     def check_record(
-        self, actor: Actor, entity: EntityDef, record: Mapping[str, Any], action: str, changed: set[str]
+        self,
+        actor: Actor,
+        entity: EntityDef,
+        record: Mapping[str, Any],
+        action: str,
+        changed: set[str],
     ) -> None:
         """Raise PermissionDenied if the new values or changed fields are not the actor's to write."""
 
@@ -37,7 +42,12 @@ class OpenAuthorizer:
         return []
 
     def check_record(
-        self, actor: Actor, entity: EntityDef, record: Mapping[str, Any], action: str, changed: set[str]
+        self,
+        actor: Actor,
+        entity: EntityDef,
+        record: Mapping[str, Any],
+        action: str,
+        changed: set[str],
     ) -> None:
         return None
 

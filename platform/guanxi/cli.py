@@ -28,9 +28,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     for name in report.added_columns:
         print(f"  added column {name}")
     if not identity.list_users(platform.db):
-        username = args.admin or (input("first admin user name [admin]: ").strip() if sys.stdin.isatty() else "") or "admin"
+        username = (
+            args.admin
+            or (input("first admin user name [admin]: ").strip() if sys.stdin.isatty() else "")
+            or "admin"
+        )
         identity.create_user(platform.db, username, args.admin_name or username)
-        print(f"created first admin user '{username}' (set the password with the permissions layer)")
+        print(
+            f"created first admin user '{username}' (set the password with the permissions layer)"
+        )
     return 0
 
 
@@ -131,14 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=os.environ.get("GUANXI_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("GUANXI_PORT", "8000")))
     serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--demo", action="store_true", help="load demo data first if the database is empty")
+    serve.add_argument(
+        "--demo", action="store_true", help="load demo data first if the database is empty"
+    )
     serve.set_defaults(run=cmd_serve)
     demo = commands.add_parser("demo", help="load realistic zh-CN demo data")
     demo.add_argument("--customers", type=int, default=220)
     demo.add_argument("--force", action="store_true")
     demo.set_defaults(run=cmd_demo)
-    commands.add_parser("check", help="validate schemas, plugins.toml and plugin settings").set_defaults(run=cmd_check)
-    commands.add_parser("plugins", help="list plugins, their hooks and status").set_defaults(run=cmd_plugins)
+    commands.add_parser(
+        "check", help="validate schemas, plugins.toml and plugin settings"
+    ).set_defaults(run=cmd_check)
+    commands.add_parser("plugins", help="list plugins, their hooks and status").set_defaults(
+        run=cmd_plugins
+    )
     return parser
 
 

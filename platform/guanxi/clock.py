@@ -19,7 +19,9 @@ def today_local() -> date:
 
 def local_midnight_utc(day: date) -> datetime:
     """The UTC instant (naive) at which a local calendar day starts."""
-    return datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).astimezone(UTC).replace(tzinfo=None)
+    return (
+        datetime(day.year, day.month, day.day, tzinfo=LOCAL_TZ).astimezone(UTC).replace(tzinfo=None)
+    )
 
 
 def to_utc(moment: datetime) -> datetime:

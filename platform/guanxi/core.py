@@ -31,8 +31,12 @@ class Guanxi:
     ) -> None:
         problems = plugin_set.problems
         if problems:
-            raise problems[0] if len(problems) == 1 else PluginError(
-                ", ".join(p.plugin for p in problems), "; ".join(str(p) for p in problems)
+            raise (
+                problems[0]
+                if len(problems) == 1
+                else PluginError(
+                    ", ".join(p.plugin for p in problems), "; ".join(str(p) for p in problems)
+                )
             )
         self.settings = settings
         self.db = db
@@ -58,7 +62,9 @@ class Guanxi:
         db: Database | None = None,
     ) -> Guanxi:
         settings = settings or Settings.from_env()
-        plugin_set = load_plugins(settings.plugin_config, extra=list(plugins), entry_points=entry_points)
+        plugin_set = load_plugins(
+            settings.plugin_config, extra=list(plugins), entry_points=entry_points
+        )
         db = db or Database.from_url(settings.database_url, schema=settings.database_schema)
         return cls(settings, db, plugin_set)
 

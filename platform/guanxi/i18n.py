@@ -78,6 +78,9 @@ def pick_label(label: Mapping[str, str] | str | None, locale: str = DEFAULT_LOCA
         return ""
     if isinstance(label, str):
         return label
-    return label.get(locale) or label.get(DEFAULT_LOCALE) or label.get("en") or next(
-        iter(label.values()), ""
+    return (
+        label.get(locale)
+        or label.get(DEFAULT_LOCALE)
+        or label.get("en")
+        or next(iter(label.values()), "")
     )

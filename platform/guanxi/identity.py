@@ -19,9 +19,13 @@ from guanxi.store.system_tables import department, user
 
 def create_department(db: Database, name: str, parent_id: int | None = None) -> int:
     with db.unit_of_work() as connection:
-        if parent_id is not None and connection.execute(
-            sa.select(department.c.id).where(department.c.id == parent_id)
-        ).first() is None:
+        if (
+            parent_id is not None
+            and connection.execute(
+                sa.select(department.c.id).where(department.c.id == parent_id)
+            ).first()
+            is None
+        ):
             raise NotFound(_("No such department"))
         return int(
             connection.execute(
@@ -42,7 +46,9 @@ def create_user(
 ) -> int:
     with db.unit_of_work() as connection:
         if connection.execute(sa.select(user.c.id).where(user.c.username == username)).first():
-            raise MetadataError(_("User name '{name}' is taken", name=username), field="username", code="exists")
+            raise MetadataError(
+                _("User name '{name}' is taken", name=username), field="username", code="exists"
+            )
         return int(
             connection.execute(
                 sa.insert(user)
@@ -58,7 +64,9 @@ def create_user(
         )
 
 
-def actor_for(db: Database, username: str, *, roles: frozenset[str] = frozenset(), locale: str = "zh-CN") -> Actor:
+def actor_for(
+    db: Database, username: str, *, roles: frozenset[str] = frozenset(), locale: str = "zh-CN"
+) -> Actor:
     with db.read() as connection:
         row = connection.execute(sa.select(user).where(user.c.username == username)).first()
     if row is None:

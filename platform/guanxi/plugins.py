@@ -77,7 +77,10 @@ def load_plugins(
                 plugin = entry_point.load()
             except Exception as error:  # any import-time failure is reported by plugin name
                 plugins[entry_point.name] = PluginInfo(
-                    entry_point.name, source, True, problem=f"failed to load: {type(error).__name__}: {error}"
+                    entry_point.name,
+                    source,
+                    True,
+                    problem=f"failed to load: {type(error).__name__}: {error}",
                 )
                 continue
             _register(manager, plugins, entry_point.name, plugin, source, entry.get("settings", {}))
@@ -89,12 +92,16 @@ def load_plugins(
         _register(manager, plugins, name, plugin, "instance", entry.get("settings", {}))
     for name in config:
         if name not in plugins:
-            plugins[name] = PluginInfo(name, "plugins.toml", False, problem="configured in plugins.toml but not installed")
+            plugins[name] = PluginInfo(
+                name, "plugins.toml", False, problem="configured in plugins.toml but not installed"
+            )
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as error:
         name = manager.get_name(error.plugin) or "?"
-        plugins.setdefault(name, PluginInfo(name, "?", True)).problem = f"implements an unknown hook: {error}"
+        plugins.setdefault(
+            name, PluginInfo(name, "?", True)
+        ).problem = f"implements an unknown hook: {error}"
     return PluginSet(manager, plugins)
 
 
@@ -125,7 +132,9 @@ def _checked_settings(plugin: Any, settings: dict[str, Any]) -> tuple[dict[str, 
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(settings), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        details = "; ".join(f"settings/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+        details = "; ".join(
+            f"settings/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
+        )
         return dict(settings), f"invalid settings: {details}"
     defaults = {k: v["default"] for k, v in schema.get("properties", {}).items() if "default" in v}
     return {**defaults, **settings}, None

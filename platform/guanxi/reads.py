@@ -41,7 +41,9 @@ class RecordReader:
 
     # -- public reads ----------------------------------------------------------------------
 
-    def get(self, actor: Actor, entity_name: str, record_id: int, *, action: str = "view") -> dict[str, Any]:
+    def get(
+        self, actor: Actor, entity_name: str, record_id: int, *, action: str = "view"
+    ) -> dict[str, Any]:
         with self.db.read() as connection:
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)
@@ -73,10 +75,14 @@ class RecordReader:
             where = self._where(compiler, actor, entity, filters, search, "view")
             if after:
                 where = sa.and_(where, compiler.after(keys, after))
-            statement = sa.select(table).where(where).order_by(*compiler.order_by(keys)).limit(limit + 1)
+            statement = (
+                sa.select(table).where(where).order_by(*compiler.order_by(keys)).limit(limit + 1)
+            )
             if offset:
                 if after or not isinstance(offset, int) or offset < 0 or offset > 100_000:
-                    raise QueryError(_("Use the page cursor for pages beyond 100,000 rows"), code="bad_offset")
+                    raise QueryError(
+                        _("Use the page cursor for pages beyond 100,000 rows"), code="bad_offset"
+                    )
                 statement = statement.offset(offset)
             rows = [dict(row._mapping) for row in connection.execute(statement)]
             more = len(rows) > limit
@@ -103,7 +109,9 @@ class RecordReader:
             table = snapshot.tables[entity.name]
             where = self._where(compiler, actor, entity, filters, search, "view")
             limited = sa.select(table.c.id).where(where).limit(cap + 1).subquery()
-            value = int(connection.execute(sa.select(sa.func.count()).select_from(limited)).scalar_one())
+            value = int(
+                connection.execute(sa.select(sa.func.count()).select_from(limited)).scalar_one()
+            )
         return CountResult(min(value, cap), value <= cap)
 
     def aggregate(
@@ -129,7 +137,9 @@ class RecordReader:
             for key in group_by:
                 field = compiler.field(key)
                 if not self.types.for_field(field).stored_in_column:
-                    raise QueryError(_("Cannot group by {field}", field=field.label), field=key, code="bad_group")
+                    raise QueryError(
+                        _("Cannot group by {field}", field=field.label), field=key, code="bad_group"
+                    )
                 groups.append(table.c[field.column].label(field.key))
             columns = list(groups)
             for function, key in measures:
@@ -153,7 +163,9 @@ class RecordReader:
             )
             return [dict(row._mapping) for row in rows]
 
-    def stage_history(self, actor: Actor, entity_name: str, record_id: int, field: str) -> list[dict[str, Any]]:
+    def stage_history(
+        self, actor: Actor, entity_name: str, record_id: int, field: str
+    ) -> list[dict[str, Any]]:
         """Stage entries with time spent in each (CORE-06); the current stage's left_at is None."""
         from guanxi import clock
 
@@ -174,7 +186,9 @@ class RecordReader:
             entries = [dict(row._mapping) for row in rows]
         now = clock.now_utc()
         for entry in entries:
-            entry["seconds_in_stage"] = ((entry["left_at"] or now) - entry["entered_at"]).total_seconds()
+            entry["seconds_in_stage"] = (
+                (entry["left_at"] or now) - entry["entered_at"]
+            ).total_seconds()
         return entries
 
     # -- shared helpers --------------------------------------------------------------------
@@ -195,7 +209,9 @@ class RecordReader:
         out = {}
         for key, value in record.items():
             field = entity.get_field(key)
-            out[key] = self.types.for_field(field).to_json(value) if field and value is not None else value
+            out[key] = (
+                self.types.for_field(field).to_json(value) if field and value is not None else value
+            )
         return out
 
     def _where(
@@ -222,7 +238,9 @@ class RecordReader:
 
     def _search_filter(self, entity: EntityDef, text: str) -> dict[str, Any]:
         searchable = [f for f in entity.visible_fields if f.search or f.key == "number"]
-        if entity.title_field not in [f.key for f in searchable] and entity.get_field(entity.title_field):
+        if entity.title_field not in [f.key for f in searchable] and entity.get_field(
+            entity.title_field
+        ):
             searchable.append(entity.field(entity.title_field))
         return {"or": [{"field": f.key, "op": "contains", "value": text} for f in searchable]}
 
@@ -245,7 +263,9 @@ class RecordReader:
             raise NotFound(_("No such record")) from None
         compiler = snapshot.compiler(entity.name, self.types)
         table = snapshot.tables[entity.name]
-        where = sa.and_(table.c.id == record_id, self._where(compiler, actor, entity, None, None, action))
+        where = sa.and_(
+            table.c.id == record_id, self._where(compiler, actor, entity, None, None, action)
+        )
         statement = sa.select(table).where(where)
         if for_update and connection.dialect.name == "postgresql":
             statement = statement.with_for_update()
@@ -254,7 +274,9 @@ class RecordReader:
             raise NotFound(_("No such record"))
         return self._with_tags(connection, entity, dict(row._mapping))
 
-    def _with_tags(self, connection: Connection, entity: EntityDef, row: dict[str, Any]) -> dict[str, Any]:
+    def _with_tags(
+        self, connection: Connection, entity: EntityDef, row: dict[str, Any]
+    ) -> dict[str, Any]:
         return self._present_rows(connection, entity, [row])[0]
 
     def _present_rows(
@@ -283,5 +305,7 @@ class RecordReader:
             return sa.func.count().label("count")
         field = compiler.field(key)
         if not self.types.for_field(field).aggregatable and function in ("sum", "avg"):
-            raise QueryError(_("Cannot sum {field}", field=field.label), field=field.key, code="bad_measure")
+            raise QueryError(
+                _("Cannot sum {field}", field=field.label), field=field.key, code="bad_measure"
+            )
         return getattr(sa.func, function)(table.c[field.column]).label(f"{function}_{field.key}")

@@ -21,7 +21,6 @@ from guanxi.errors import (
     ConflictError,
     FieldError,
     LockedError,
-    NotFound,
     ValidationFailed,
 )
 from guanxi.events import RecordEvent
@@ -62,8 +61,12 @@ class RecordService(RecordReader):
             self.authorizer.check_module(actor, entity, "create")
             record, errors = self._parse_input(entity, data)
             self._apply_defaults(entity, record, actor)
-            self.pm.hook.prepare_record(entity=entity, record=record, old=None, actor=actor, op="create")
-            errors += self._validate(connection, snapshot, entity, record, None, actor, "create", reason)
+            self.pm.hook.prepare_record(
+                entity=entity, record=record, old=None, actor=actor, op="create"
+            )
+            errors += self._validate(
+                connection, snapshot, entity, record, None, actor, "create", reason
+            )
             if errors:
                 raise ValidationFailed(errors)
             self.authorizer.check_record(actor, entity, record, "create", set(record))
@@ -86,7 +89,9 @@ class RecordService(RecordReader):
         number_format = number_field.number_format or entity.number_format
         row = {key: value for key, value in record.items() if key in table.c}
         row.update(
-            number=numbering.allocate(connection, entity.name, "number", number_format, clock.to_local(now)),
+            number=numbering.allocate(
+                connection, entity.name, "number", number_format, clock.to_local(now)
+            ),
             created_at=now,
             updated_at=now,
             created_by=actor.user_id,
@@ -101,14 +106,18 @@ class RecordService(RecordReader):
         stored = {**row, "id": record_id}
         for field in self._tag_fields(entity):
             codes = record.get(field.key) or []
-            stored[field.key] = self._store_tags(connection, entity, record_id, codes) if codes else []
+            stored[field.key] = (
+                self._store_tags(connection, entity, record_id, codes) if codes else []
+            )
         present = self.present(entity, stored)
         changes = {
             k: (None, v)
             for k, v in self.to_json(entity, present).items()
             if v not in (None, [], "") and k not in IGNORED_INPUT
         }
-        event = RecordEvent(entity.name, "create", record_id, actor, now, present, None, changes, reason)
+        event = RecordEvent(
+            entity.name, "create", record_id, actor, now, present, None, changes, reason
+        )
         self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
         return event
 
@@ -131,20 +140,27 @@ class RecordService(RecordReader):
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)
             self.authorizer.check_module(actor, entity, "edit")
-            old = self._fetch(connection, snapshot, entity, record_id, actor, "edit", for_update=True)
+            old = self._fetch(
+                connection, snapshot, entity, record_id, actor, "edit", for_update=True
+            )
             if old["version"] != version:
                 raise ConflictError(
-                    _("Someone else saved this record first; reload to see their change"), current=old
+                    _("Someone else saved this record first; reload to see their change"),
+                    current=old,
                 )
             if old["locked"]:
                 raise LockedError(_("This record is locked; unlock it to edit"))
             parsed, errors = self._parse_input(entity, changes)
             record = {**old, **parsed}
-            self.pm.hook.prepare_record(entity=entity, record=record, old=old, actor=actor, op="update")
+            self.pm.hook.prepare_record(
+                entity=entity, record=record, old=old, actor=actor, op="update"
+            )
             changed = {k for k in record if k not in IGNORED_INPUT and record[k] != old.get(k)}
             if not changed and not errors:
                 return old
-            errors += self._validate(connection, snapshot, entity, record, old, actor, "update", reason)
+            errors += self._validate(
+                connection, snapshot, entity, record, old, actor, "update", reason
+            )
             errors += self._reason_errors(entity, changed, reason, field_reasons)
             if errors:
                 raise ValidationFailed(errors)
@@ -167,7 +183,9 @@ class RecordService(RecordReader):
         reason: str | None = None,
     ) -> dict[str, Any]:
         """Single-field inline edit (DATA-02): the same pipeline, one field."""
-        return self.update(actor, entity_name, record_id, {field: value}, version=version, reason=reason)
+        return self.update(
+            actor, entity_name, record_id, {field: value}, version=version, reason=reason
+        )
 
     def _store_update(
         self,
@@ -195,11 +213,15 @@ class RecordService(RecordReader):
         except IntegrityError as error:
             raise self._integrity_error(entity, error) from None
         if result.rowcount != 1:
-            raise ConflictError(_("Someone else saved this record first; reload to see their change"))
+            raise ConflictError(
+                _("Someone else saved this record first; reload to see their change")
+            )
         stored = {**old, **{k: record[k] for k in changed}, **values}
         for field in self._tag_fields(entity):
             if field.key in changed:
-                stored[field.key] = self._store_tags(connection, entity, old["id"], record[field.key] or [])
+                stored[field.key] = self._store_tags(
+                    connection, entity, old["id"], record[field.key] or []
+                )
         present = self.present(entity, stored)
         old_json, new_json = self.to_json(entity, old), self.to_json(entity, present)
         diff = {k: (old_json.get(k), new_json.get(k)) for k in sorted(changed) if k in new_json}
@@ -209,11 +231,15 @@ class RecordService(RecordReader):
         self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
         return event
 
-    def lock(self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None) -> dict[str, Any]:
+    def lock(
+        self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None
+    ) -> dict[str, Any]:
         """Make a record read-only (DATA-03) until unlocked."""
         return self._set_locked(actor, entity_name, record_id, True, reason)
 
-    def unlock(self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None) -> dict[str, Any]:
+    def unlock(
+        self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None
+    ) -> dict[str, Any]:
         return self._set_locked(actor, entity_name, record_id, False, reason)
 
     def _set_locked(
@@ -223,13 +249,23 @@ class RecordService(RecordReader):
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)
             self.authorizer.check_module(actor, entity, "edit")
-            old = self._fetch(connection, snapshot, entity, record_id, actor, "edit", for_update=True)
+            old = self._fetch(
+                connection, snapshot, entity, record_id, actor, "edit", for_update=True
+            )
             if old["locked"] == locked:
                 return old
             record = {**old, "locked": locked}
             self.authorizer.check_record(actor, entity, record, "edit", {"locked"})
             event = self._store_update(
-                connection, snapshot, entity, old, record, {"locked"}, actor, reason, {},
+                connection,
+                snapshot,
+                entity,
+                old,
+                record,
+                {"locked"},
+                actor,
+                reason,
+                {},
                 op="lock" if locked else "unlock",
             )
         self._after_commit([event])
@@ -238,7 +274,11 @@ class RecordService(RecordReader):
     # -- copy and delete -------------------------------------------------------------------
 
     def copy(
-        self, actor: Actor, entity_name: str, record_id: int, overrides: Mapping[str, Any] | None = None
+        self,
+        actor: Actor,
+        entity_name: str,
+        record_id: int,
+        overrides: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A new record from an existing one (DATA-04): unique and numbered values are not copied."""
         source = self.get(actor, entity_name, record_id)
@@ -251,21 +291,27 @@ class RecordService(RecordReader):
         data.update(overrides or {})
         return self.create(actor, entity_name, self.to_json(entity, data))
 
-    def delete(self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None) -> str:
+    def delete(
+        self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None
+    ) -> str:
         """Delete a record; a plugin (recycle bin, approval) may take over. Returns the outcome."""
         entity = self.registry.get(entity_name)
         self.authorizer.check_module(actor, entity, "delete")
         record = self.get(actor, entity_name, record_id, action="delete")
         if record["locked"]:
             raise LockedError(_("This record is locked; unlock it to delete"))
-        outcome = self.pm.hook.delete_record(entity=entity, record=record, actor=actor, reason=reason)
+        outcome = self.pm.hook.delete_record(
+            entity=entity, record=record, actor=actor, reason=reason
+        )
         if outcome:
             return str(outcome)
         events: list[RecordEvent] = []
         with self.db.unit_of_work() as connection:
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)
-            old = self._fetch(connection, snapshot, entity, record_id, actor, "delete", for_update=True)
+            old = self._fetch(
+                connection, snapshot, entity, record_id, actor, "delete", for_update=True
+            )
             self._delete_tree(connection, snapshot, entity, old, actor, reason, events, depth=0)
         self._after_commit(events)
         return "deleted"
@@ -312,12 +358,28 @@ class RecordService(RecordReader):
                 for child in children:
                     child = self._with_tags(connection, child_entity, child)
                     if field.on_delete == "cascade":
-                        self._delete_tree(connection, snapshot, child_entity, child, actor, reason, events, depth + 1)
+                        self._delete_tree(
+                            connection,
+                            snapshot,
+                            child_entity,
+                            child,
+                            actor,
+                            reason,
+                            events,
+                            depth + 1,
+                        )
                     else:
                         events.append(
                             self._store_update(
-                                connection, snapshot, child_entity, child, {**child, field.key: None},
-                                {field.key}, actor, reason, {},
+                                connection,
+                                snapshot,
+                                child_entity,
+                                child,
+                                {**child, field.key: None},
+                                {field.key},
+                                actor,
+                                reason,
+                                {},
                             )
                         )
         table = snapshot.tables[entity.name]
@@ -328,7 +390,9 @@ class RecordService(RecordReader):
             for k, v in self.to_json(entity, old).items()
             if v not in (None, [], "") and k not in IGNORED_INPUT
         }
-        event = RecordEvent(entity.name, "delete", old["id"], actor, clock.now_utc(), None, old, changes, reason)
+        event = RecordEvent(
+            entity.name, "delete", old["id"], actor, clock.now_utc(), None, old, changes, reason
+        )
         self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
         events.append(event)
 
@@ -346,10 +410,16 @@ class RecordService(RecordReader):
                 continue
             field = entity.get_field(key) if isinstance(key, str) else None
             if field is None or field.hidden:
-                errors.append(FieldError(str(key), "unknown_field", _("Unknown field '{field}'", field=str(key))))
+                errors.append(
+                    FieldError(
+                        str(key), "unknown_field", _("Unknown field '{field}'", field=str(key))
+                    )
+                )
                 continue
             if field.readonly:
-                errors.append(FieldError(key, "read_only", _("{field} cannot be changed", field=field.label)))
+                errors.append(
+                    FieldError(key, "read_only", _("{field} cannot be changed", field=field.label))
+                )
                 continue
             try:
                 record[key] = self.types.for_field(field).parse(value, field)
@@ -395,7 +465,9 @@ class RecordService(RecordReader):
         ):
             errors.extend(found or [])
         seen: set[tuple[str | None, str]] = set()
-        return [e for e in errors if (e.field, e.code) not in seen and not seen.add((e.field, e.code))]
+        return [
+            e for e in errors if (e.field, e.code) not in seen and not seen.add((e.field, e.code))
+        ]
 
     def _reference_errors(
         self,
@@ -418,7 +490,11 @@ class RecordService(RecordReader):
             ).first()
             if exists is None:
                 errors.append(
-                    FieldError(field.key, "reference", _("{field}: the chosen record does not exist", field=field.label))
+                    FieldError(
+                        field.key,
+                        "reference",
+                        _("{field}: the chosen record does not exist", field=field.label),
+                    )
                 )
         return errors
 
@@ -434,16 +510,28 @@ class RecordService(RecordReader):
         table = snapshot.tables[entity.name]
         for field in entity.input_fields:
             value = record.get(field.key)
-            if not field.unique or value is None or (old is not None and old.get(field.key) == value):
+            if (
+                not field.unique
+                or value is None
+                or (old is not None and old.get(field.key) == value)
+            ):
                 continue
             query = sa.select(table.c.id).where(table.c[field.column] == value)
             if old is not None:
                 query = query.where(table.c.id != old["id"])
             if connection.execute(query.limit(1)).first() is not None:
-                errors.append(FieldError(field.key, "unique", _("{field} is already used by another record", field=field.label)))
+                errors.append(
+                    FieldError(
+                        field.key,
+                        "unique",
+                        _("{field} is already used by another record", field=field.label),
+                    )
+                )
         return errors
 
-    def _tag_errors(self, connection: Connection, entity: EntityDef, record: dict[str, Any]) -> list[FieldError]:
+    def _tag_errors(
+        self, connection: Connection, entity: EntityDef, record: dict[str, Any]
+    ) -> list[FieldError]:
         errors = []
         for field in self._tag_fields(entity):
             codes = record.get(field.key) or []
@@ -456,7 +544,11 @@ class RecordService(RecordReader):
         return errors
 
     def _reason_errors(
-        self, entity: EntityDef, changed: set[str], reason: str | None, field_reasons: Mapping[str, str]
+        self,
+        entity: EntityDef,
+        changed: set[str],
+        reason: str | None,
+        field_reasons: Mapping[str, str],
     ) -> list[FieldError]:
         """DATA-06: a reason may be required for the whole entity or for particular fields."""
         if reason and reason.strip():
@@ -464,12 +556,20 @@ class RecordService(RecordReader):
         if entity.reason_required and changed:
             return [FieldError(None, "reason_required", _("Give a reason for this change"))]
         return [
-            FieldError(key, "reason_required", _("Give a reason for changing {field}", field=entity.field(key).label))
+            FieldError(
+                key,
+                "reason_required",
+                _("Give a reason for changing {field}", field=entity.field(key).label),
+            )
             for key in sorted(changed)
-            if entity.get_field(key) and entity.field(key).reason_required and not field_reasons.get(key)
+            if entity.get_field(key)
+            and entity.field(key).reason_required
+            and not field_reasons.get(key)
         ]
 
-    def _store_tags(self, connection: Connection, entity: EntityDef, record_id: int, codes: list[str]) -> list[str]:
+    def _store_tags(
+        self, connection: Connection, entity: EntityDef, record_id: int, codes: list[str]
+    ) -> list[str]:
         ids = tagging.tag_ids(connection, entity.name, codes)
         tagging.replace_tags(connection, entity.name, record_id, ids.values())
         return sorted(codes)
@@ -479,14 +579,24 @@ class RecordService(RecordReader):
         for field in entity.input_fields:
             if field.unique and field.column in text:
                 return ValidationFailed(
-                    [FieldError(field.key, "unique", _("{field} is already used by another record", field=field.label))]
+                    [
+                        FieldError(
+                            field.key,
+                            "unique",
+                            _("{field} is already used by another record", field=field.label),
+                        )
+                    ]
                 )
         log.warning("integrity error on %s: %s", entity.name, error.orig)
-        return ValidationFailed([FieldError(None, "integrity", _("The record conflicts with existing data"))])
+        return ValidationFailed(
+            [FieldError(None, "integrity", _("The record conflicts with existing data"))]
+        )
 
     def _after_commit(self, events: list[RecordEvent]) -> None:
         for event in events:
             try:
                 self.pm.hook.record_changed(event=event)
             except Exception:  # a failing subscriber must not undo a committed write
-                log.exception("record_changed handler failed for %s %s", event.entity, event.record_id)
+                log.exception(
+                    "record_changed handler failed for %s %s", event.entity, event.record_id
+                )

@@ -59,7 +59,9 @@ class EntityValidator:
         # The schema is assembled only from field-type fragments and checked admin constraints
         # (the keywords below exist in draft 7 too), so fastjsonschema's generated code is safe
         # to compile: it answers "valid" in ~7 µs; jsonschema then names every error.
-        self.fast_check = fastjsonschema.compile({"$schema": "http://json-schema.org/draft-07/schema#", **self.schema})
+        self.fast_check = fastjsonschema.compile(
+            {"$schema": "http://json-schema.org/draft-07/schema#", **self.schema}
+        )
 
     def errors(self, document: dict[str, Any]) -> list[FieldError]:
         """Errors for the JSON form of a record: type, format and constraint violations."""

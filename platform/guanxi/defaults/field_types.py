@@ -67,7 +67,10 @@ class LongTextType(TextType):
         return sa.Text()
 
     def json_schema(self, field: FieldDef) -> dict[str, Any]:
-        return {"type": ["string", "null"], "maxLength": int(field.constraints.get("maxLength", 20000))}
+        return {
+            "type": ["string", "null"],
+            "maxLength": int(field.constraints.get("maxLength", 20000)),
+        }
 
 
 class IntegerType(FieldType):
@@ -246,7 +249,11 @@ class DateType(FieldType):
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
         if value is None:
             return ""
-        return f"{value.year}年{value.month}月{value.day}日" if locale == "zh-CN" else value.isoformat()
+        return (
+            f"{value.year}年{value.month}月{value.day}日"
+            if locale == "zh-CN"
+            else value.isoformat()
+        )
 
     def filter_clause(self, column, op, value, field):  # type: ignore[no-untyped-def]
         if op in RELATIVE_DATE_OPS:
@@ -364,7 +371,9 @@ class MultiSelectType(SelectType):
         if isinstance(value, str):
             stripped = value.strip("|")
             items = re.split(r"[|,，、;；]", stripped) if stripped else []
-        codes = sorted({super(MultiSelectType, self).parse(v, field) for v in items if str(v).strip()})
+        codes = sorted(
+            {super(MultiSelectType, self).parse(v, field) for v in items if str(v).strip()}
+        )
         return "|" + "|".join(codes) + "|" if codes else None
 
     def parse_filter_value(self, op: str, value: Any, field: FieldDef) -> Any:
@@ -377,7 +386,9 @@ class MultiSelectType(SelectType):
         return [code for code in value.strip("|").split("|") if code] if value else []
 
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
-        return "、".join(SelectType.format(self, code, field, locale) for code in self.to_json(value))
+        return "、".join(
+            SelectType.format(self, code, field, locale) for code in self.to_json(value)
+        )
 
     def filter_clause(self, column, op, value, field):  # type: ignore[no-untyped-def]
         if op in ("is_empty", "not_empty"):
@@ -541,10 +552,16 @@ class RatingType(IntegerType):
         return sa.SmallInteger()
 
     def json_schema(self, field: FieldDef) -> dict[str, Any]:
-        return {"type": ["integer", "null"], "minimum": 1, "maximum": int(field.settings.get("max", 5))}
+        return {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "maximum": int(field.settings.get("max", 5)),
+        }
 
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
-        return "" if value is None else "★" * value + "☆" * (int(field.settings.get("max", 5)) - value)
+        return (
+            "" if value is None else "★" * value + "☆" * (int(field.settings.get("max", 5)) - value)
+        )
 
 
 class TagsType(FieldType):

@@ -11,7 +11,6 @@ from guanxi.events import RecordEvent
 from guanxi.hookspecs import hookimpl
 from guanxi.store.system_tables import history
 
-
 _INSERT = sa.insert(history)
 
 

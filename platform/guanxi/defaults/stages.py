@@ -39,7 +39,9 @@ def validate_record(
                     "transition",
                     _(
                         "Cannot move from {source} to {target}",
-                        source=pipeline.by_code[previous].label if previous in pipeline.by_code else str(previous),
+                        source=pipeline.by_code[previous].label
+                        if previous in pipeline.by_code
+                        else str(previous),
                         target=stage.label,
                     ),
                 )
@@ -56,13 +58,19 @@ def validate_record(
                 )
             )
             errors.extend(
-                FieldError(f, "required_for_stage", _("Required to enter {stage}", stage=stage.label))
+                FieldError(
+                    f, "required_for_stage", _("Required to enter {stage}", stage=stage.label)
+                )
                 for f in missing
             )
         needs_reason = old is not None and (pipeline.reason_required or stage.reason_required)
         if needs_reason and not (reason and reason.strip()):
             errors.append(
-                FieldError(key, "reason_required", _("Give a reason for moving to {stage}", stage=stage.label))
+                FieldError(
+                    key,
+                    "reason_required",
+                    _("Give a reason for moving to {stage}", stage=stage.label),
+                )
             )
     return errors
 
@@ -90,7 +98,9 @@ def record_stored(connection: Any, entity: EntityDef, event: RecordEvent) -> Non
         if new_stage == old_stage:
             continue
         if old_stage is not None:
-            connection.execute(_CLOSE, {"e": event.entity, "r": event.record_id, "f": key, "at": event.at})
+            connection.execute(
+                _CLOSE, {"e": event.entity, "r": event.record_id, "f": key, "at": event.at}
+            )
         if new_stage is not None:
             connection.execute(
                 _OPEN,

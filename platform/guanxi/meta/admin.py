@@ -25,14 +25,34 @@ from guanxi.meta.loader import (
 from guanxi.meta.registry import Snapshot, bump_version
 from guanxi.store.identifiers import check_entity_name, check_field_key
 from guanxi.store.sync import SyncReport, ensure_columns, ensure_indexes
-from guanxi.store.system_tables import meta_entity, meta_field, meta_layout, meta_pipeline, tag, tag_group
+from guanxi.store.system_tables import (
+    meta_entity,
+    meta_field,
+    meta_layout,
+    meta_pipeline,
+    tag,
+    tag_group,
+)
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
 
 CHANGEABLE = frozenset(
-    {"label", "required", "default", "options", "hidden", "position", "help", "section",
-     "reason_required", "index", "search", "constraints", "settings"}
+    {
+        "label",
+        "required",
+        "default",
+        "options",
+        "hidden",
+        "position",
+        "help",
+        "section",
+        "reason_required",
+        "index",
+        "search",
+        "constraints",
+        "settings",
+    }
 )
 
 
@@ -50,9 +70,13 @@ def as_options(options: Sequence[Any]) -> list[dict[str, Any]]:
         if isinstance(option, str):
             normalized.append({"code": option, "label": {"zh-CN": option, "en": option}})
         elif isinstance(option, Mapping):
-            normalized.append({**option, "label": as_label(option.get("label", option.get("code", "")))})
+            normalized.append(
+                {**option, "label": as_label(option.get("label", option.get("code", "")))}
+            )
         else:
-            raise MetadataError(_("Each option needs a code and a label"), field="options", code="bad_options")
+            raise MetadataError(
+                _("Each option needs a code and a label"), field="options", code="bad_options"
+            )
     codes = [o.get("code") for o in normalized]
     if len(set(codes)) != len(codes):
         raise MetadataError(_("Option codes must be unique"), field="options", code="bad_options")
@@ -81,9 +105,13 @@ class MetadataAdmin:
         def write(connection: Connection, snapshot: Snapshot) -> None:
             entity = snapshot.entity(entity_name)
             if entity.get_field(key):
-                raise MetadataError(_("Field '{key}' already exists", key=key), field="key", code="exists")
+                raise MetadataError(
+                    _("Field '{key}' already exists", key=key), field="key", code="exists"
+                )
             if "position" not in definition:
-                definition["position"] = max((f.position for f in entity.fields if not f.system), default=0) + 10
+                definition["position"] = (
+                    max((f.position for f in entity.fields if not f.system), default=0) + 10
+                )
             self._check_spec(snapshot, entity, key, definition)
             connection.execute(
                 sa.insert(meta_field).values(
@@ -98,7 +126,10 @@ class MetadataAdmin:
         unknown = set(changes) - CHANGEABLE
         if unknown:
             raise MetadataError(
-                _("These field settings cannot be changed: {names}", names=", ".join(sorted(unknown))),
+                _(
+                    "These field settings cannot be changed: {names}",
+                    names=", ".join(sorted(unknown)),
+                ),
                 code="not_changeable",
             )
         if "label" in changes:
@@ -110,7 +141,9 @@ class MetadataAdmin:
             entity = snapshot.entity(entity_name)
             field = entity.get_field(key)
             if field is None or (field.system and key != "number"):
-                raise MetadataError(_("Unknown field '{key}'", key=key), field="key", code="unknown_field")
+                raise MetadataError(
+                    _("Unknown field '{key}'", key=key), field="key", code="unknown_field"
+                )
             current = dict(snapshot.field_specs[entity.name].get(key, {}))
             self._check_spec(snapshot, entity, key, {**current, **changes})
             row = connection.execute(
@@ -144,27 +177,42 @@ class MetadataAdmin:
         entity = self.registry.get(entity_name)
         for position, key in enumerate(keys):
             if not entity.get_field(key):
-                raise MetadataError(_("Unknown field '{key}'", key=key), field="key", code="unknown_field")
+                raise MetadataError(
+                    _("Unknown field '{key}'", key=key), field="key", code="unknown_field"
+                )
             self.change_field(actor, entity_name, key, position=(position + 1) * 10)
         return self.registry.get(entity_name)
 
-    def _check_spec(self, snapshot: Snapshot, entity: EntityDef, key: str, spec: Mapping[str, Any]) -> None:
+    def _check_spec(
+        self, snapshot: Snapshot, entity: EntityDef, key: str, spec: Mapping[str, Any]
+    ) -> None:
         extension_keys = set(field_extension_schema([]).get("properties", {}))
         extension = {k: v for k, v in spec.items() if k in extension_keys}
         validator = Draft202012Validator(field_extension_schema(self.types.names()))
         for error in validator.iter_errors(extension):
             where = "/".join(map(str, error.absolute_path)) or "type"
-            raise MetadataError(_("Invalid field setting {where}: {problem}", where=where, problem=error.message), field=key)
+            raise MetadataError(
+                _("Invalid field setting {where}: {problem}", where=where, problem=error.message),
+                field=key,
+            )
         if spec["type"] in ("select", "multiselect") and not spec.get("options"):
-            raise MetadataError(_("A select field needs options"), field="options", code="options_required")
+            raise MetadataError(
+                _("A select field needs options"), field="options", code="options_required"
+            )
         if spec["type"] == "reference" and spec.get("reference") not in snapshot.entities:
-            raise MetadataError(_("Choose the module this field refers to"), field="reference", code="bad_reference")
+            raise MetadataError(
+                _("Choose the module this field refers to"), field="reference", code="bad_reference"
+            )
         if spec["type"] in ("autonumber", "stage") and spec.get("custom"):
-            raise MetadataError(_("This field type cannot be added as a custom field"), field="type", code="bad_type")
-        if spec["type"] == "tags" and any(
-            f.type == "tags" and f.key != key for f in entity.fields
-        ):
-            raise MetadataError(_("A module has at most one tags field"), field="type", code="bad_type")
+            raise MetadataError(
+                _("This field type cannot be added as a custom field"),
+                field="type",
+                code="bad_type",
+            )
+        if spec["type"] == "tags" and any(f.type == "tags" and f.key != key for f in entity.fields):
+            raise MetadataError(
+                _("A module has at most one tags field"), field="type", code="bad_type"
+            )
         if spec.get("default") is not None:
             from guanxi.meta.loader import build_field
 
@@ -194,13 +242,36 @@ class MetadataAdmin:
             spec = dict(spec)
             key = check_field_key(str(spec.pop("key", "")))
             if key in SYSTEM_FIELDS:
-                raise MetadataError(_("'{key}' is a system field", key=key), field="key", code="reserved_identifier")
+                raise MetadataError(
+                    _("'{key}' is a system field", key=key), field="key", code="reserved_identifier"
+                )
             if spec.pop("required", False):
                 required.append(key)
-            extension = {"type": spec.pop("type", "text"), "label": as_label(spec.pop("label", key))}
+            extension = {
+                "type": spec.pop("type", "text"),
+                "label": as_label(spec.pop("label", key)),
+            }
             if "options" in spec:
                 extension["options"] = as_options(spec.pop("options"))
-            extension.update({k: spec.pop(k) for k in list(spec) if k in ("reference", "index", "unique", "search", "pipeline", "on_delete", "help", "section", "settings", "reason_required")})
+            extension.update(
+                {
+                    k: spec.pop(k)
+                    for k in list(spec)
+                    if k
+                    in (
+                        "reference",
+                        "index",
+                        "unique",
+                        "search",
+                        "pipeline",
+                        "on_delete",
+                        "help",
+                        "section",
+                        "settings",
+                        "reason_required",
+                    )
+                }
+            )
             properties[key] = {**spec, "x-guanxi": extension}
         document = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -216,24 +287,40 @@ class MetadataAdmin:
         }
         problems = check_document(f"module {name}", document, self.types.names())
         if problems:
-            raise MetadataError(_("The module definition is invalid: {problem}", problem=str(problems[0])), code="bad_module")
+            raise MetadataError(
+                _("The module definition is invalid: {problem}", problem=str(problems[0])),
+                code="bad_module",
+            )
 
         def write(connection: Connection, snapshot: Snapshot) -> None:
             if name in snapshot.entities:
-                raise MetadataError(_("Module '{name}' already exists", name=name), field="name", code="exists")
+                raise MetadataError(
+                    _("Module '{name}' already exists", name=name), field="name", code="exists"
+                )
             for key, prop in properties.items():
                 target = prop["x-guanxi"].get("reference")
                 if target and target not in snapshot.entities and target != name:
-                    raise MetadataError(_("Choose the module this field refers to"), field=key, code="bad_reference")
-            connection.execute(sa.insert(meta_entity).values(name=name, definition=document, created_at=clock.now_utc()))
+                    raise MetadataError(
+                        _("Choose the module this field refers to"), field=key, code="bad_reference"
+                    )
+            connection.execute(
+                sa.insert(meta_entity).values(
+                    name=name, definition=document, created_at=clock.now_utc()
+                )
+            )
 
         return self._apply(actor, name, write).entity(name)
 
     # -- pipelines, layouts, tags ----------------------------------------------------------
 
     def set_pipeline(
-        self, actor: Actor, entity_name: str, field_key: str, stages: Sequence[Mapping[str, Any]],
-        *, reason_required: bool = False,
+        self,
+        actor: Actor,
+        entity_name: str,
+        field_key: str,
+        stages: Sequence[Mapping[str, Any]],
+        *,
+        reason_required: bool = False,
     ) -> EntityDef:
         """Replace the stages of a stage field (CORE-06): order, probability, rules."""
         definition = {
@@ -242,7 +329,9 @@ class MetadataAdmin:
         }
         errors = list(Draft202012Validator(PIPELINE).iter_errors(definition))
         if errors:
-            raise MetadataError(_("Invalid stages: {problem}", problem=errors[0].message), field="stages")
+            raise MetadataError(
+                _("Invalid stages: {problem}", problem=errors[0].message), field="stages"
+            )
 
         def write(connection: Connection, snapshot: Snapshot) -> None:
             entity = snapshot.entity(entity_name)
@@ -255,21 +344,31 @@ class MetadataAdmin:
             for stage in definition["stages"]:
                 for target in stage.get("transitions") or []:
                     if target not in codes:
-                        raise MetadataError(_("Unknown stage '{code}'", code=target), field="transitions")
+                        raise MetadataError(
+                            _("Unknown stage '{code}'", code=target), field="transitions"
+                        )
                 for required in stage.get("required_fields", []):
                     if not entity.get_field(required):
-                        raise MetadataError(_("Unknown field '{key}'", key=required), field="required_fields")
+                        raise MetadataError(
+                            _("Unknown field '{key}'", key=required), field="required_fields"
+                        )
             now = clock.now_utc()
             connection.execute(
-                sa.delete(meta_pipeline).where(meta_pipeline.c.entity == entity.name, meta_pipeline.c.field == field_key)
+                sa.delete(meta_pipeline).where(
+                    meta_pipeline.c.entity == entity.name, meta_pipeline.c.field == field_key
+                )
             )
             connection.execute(
-                sa.insert(meta_pipeline).values(entity=entity.name, field=field_key, definition=definition, updated_at=now)
+                sa.insert(meta_pipeline).values(
+                    entity=entity.name, field=field_key, definition=definition, updated_at=now
+                )
             )
 
         return self._apply(actor, entity_name, write).entity(entity_name)
 
-    def set_layout(self, actor: Actor, entity_name: str, kind: str, definition: Mapping[str, Any]) -> EntityDef:
+    def set_layout(
+        self, actor: Actor, entity_name: str, kind: str, definition: Mapping[str, Any]
+    ) -> EntityDef:
         """Sections and field order for detail/form, related lists for detail (CORE-08)."""
         if kind not in ("detail", "form", "list"):
             raise MetadataError(_("A layout is for detail, form or list"), field="kind")
@@ -282,18 +381,34 @@ class MetadataAdmin:
                         raise MetadataError(_("Unknown field '{key}'", key=key), field="sections")
             for related in definition.get("related", []):
                 if related.get("entity") not in snapshot.entities:
-                    raise MetadataError(_("Unknown module '{name}'", name=related.get("entity")), field="related")
+                    raise MetadataError(
+                        _("Unknown module '{name}'", name=related.get("entity")), field="related"
+                    )
             connection.execute(
-                sa.delete(meta_layout).where(meta_layout.c.entity == entity.name, meta_layout.c.kind == kind)
+                sa.delete(meta_layout).where(
+                    meta_layout.c.entity == entity.name, meta_layout.c.kind == kind
+                )
             )
             connection.execute(
-                sa.insert(meta_layout).values(entity=entity.name, kind=kind, definition=dict(definition), updated_at=clock.now_utc())
+                sa.insert(meta_layout).values(
+                    entity=entity.name,
+                    kind=kind,
+                    definition=dict(definition),
+                    updated_at=clock.now_utc(),
+                )
             )
 
         return self._apply(actor, entity_name, write).entity(entity_name)
 
     def add_tag_group(
-        self, actor: Actor, entity_name: str, code: str, label: Any, *, kind: str = "attribute", exclusive: bool = False
+        self,
+        actor: Actor,
+        entity_name: str,
+        code: str,
+        label: Any,
+        *,
+        kind: str = "attribute",
+        exclusive: bool = False,
     ) -> int:
         """Tag groups (CORE-07): attribute tags (industry, size) or behaviour tags (purchases)."""
         self.platform.authorizer.check_admin(actor)
@@ -301,33 +416,64 @@ class MetadataAdmin:
         if kind not in ("attribute", "behaviour"):
             raise MetadataError(_("A tag group is for attributes or behaviour"), field="kind")
         with self.db.unit_of_work() as connection:
-            if connection.execute(sa.select(tag_group.c.id).where(tag_group.c.entity == entity.name, tag_group.c.code == code)).first():
-                raise MetadataError(_("Tag group '{code}' already exists", code=code), field="code", code="exists")
+            if connection.execute(
+                sa.select(tag_group.c.id).where(
+                    tag_group.c.entity == entity.name, tag_group.c.code == code
+                )
+            ).first():
+                raise MetadataError(
+                    _("Tag group '{code}' already exists", code=code), field="code", code="exists"
+                )
             return int(
                 connection.execute(
                     sa.insert(tag_group)
-                    .values(entity=entity.name, code=code, label=as_label(label), kind=kind, exclusive=exclusive)
+                    .values(
+                        entity=entity.name,
+                        code=code,
+                        label=as_label(label),
+                        kind=kind,
+                        exclusive=exclusive,
+                    )
                     .returning(tag_group.c.id)
                 ).scalar_one()
             )
 
     def add_tag(
-        self, actor: Actor, entity_name: str, group_code: str, code: str, label: Any, *, color: str | None = None
+        self,
+        actor: Actor,
+        entity_name: str,
+        group_code: str,
+        code: str,
+        label: Any,
+        *,
+        color: str | None = None,
     ) -> int:
         self.platform.authorizer.check_admin(actor)
         entity = self.registry.get(entity_name)
         with self.db.unit_of_work() as connection:
             group_id = connection.execute(
-                sa.select(tag_group.c.id).where(tag_group.c.entity == entity.name, tag_group.c.code == group_code)
+                sa.select(tag_group.c.id).where(
+                    tag_group.c.entity == entity.name, tag_group.c.code == group_code
+                )
             ).scalar()
             if group_id is None:
                 raise MetadataError(_("Unknown tag group '{code}'", code=group_code), field="group")
-            if connection.execute(sa.select(tag.c.id).where(tag.c.entity == entity.name, tag.c.code == code)).first():
-                raise MetadataError(_("Tag '{code}' already exists", code=code), field="code", code="exists")
+            if connection.execute(
+                sa.select(tag.c.id).where(tag.c.entity == entity.name, tag.c.code == code)
+            ).first():
+                raise MetadataError(
+                    _("Tag '{code}' already exists", code=code), field="code", code="exists"
+                )
             return int(
                 connection.execute(
                     sa.insert(tag)
-                    .values(entity=entity.name, group_id=group_id, code=code, label=as_label(label), color=color)
+                    .values(
+                        entity=entity.name,
+                        group_id=group_id,
+                        code=code,
+                        label=as_label(label),
+                        color=color,
+                    )
                     .returning(tag.c.id)
                 ).scalar_one()
             )
@@ -335,7 +481,13 @@ class MetadataAdmin:
     def tags(self, entity_name: str) -> list[dict[str, Any]]:
         with self.db.read() as connection:
             rows = connection.execute(
-                sa.select(tag.c.code, tag.c.label, tag.c.color, tag_group.c.code.label("group"), tag_group.c.kind)
+                sa.select(
+                    tag.c.code,
+                    tag.c.label,
+                    tag.c.color,
+                    tag_group.c.code.label("group"),
+                    tag_group.c.kind,
+                )
                 .join(tag_group, tag_group.c.id == tag.c.group_id)
                 .where(tag.c.entity == entity_name)
                 .order_by(tag_group.c.position, tag.c.position, tag.c.code)
@@ -357,7 +509,10 @@ class MetadataAdmin:
             budget = self.platform.settings.column_budget
             if len(table.columns) > budget:
                 raise MetadataError(
-                    _("A module can have at most {budget} columns; hide or reuse fields instead", budget=budget),
+                    _(
+                        "A module can have at most {budget} columns; hide or reuse fields instead",
+                        budget=budget,
+                    ),
                     code="column_budget",
                 )
             ensure_columns(connection, table, report)

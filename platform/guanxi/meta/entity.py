@@ -83,7 +83,9 @@ class FieldDef:
     default: Any = None
     options: tuple[Option, ...] = ()
     reference: str | None = None
-    on_delete: str = "restrict"  # what deleting the referenced record does: restrict|cascade|set_null
+    on_delete: str = (
+        "restrict"  # what deleting the referenced record does: restrict|cascade|set_null
+    )
     constraints: Mapping[str, Any] = field(default_factory=dict)
     help: Mapping[str, str] | None = None
     reason_required: bool = False

@@ -7,8 +7,8 @@ meta-schema below and every problem is reported with its source and JSON pointer
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,9 @@ def check_document(source: str, document: Any, type_names: Iterable[str]) -> lis
     except SchemaError as error:
         problems.append(SchemaProblem(source, pointer(error.absolute_path), error.message))
     validator = Draft202012Validator(meta_schema(type_names))
-    for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(
+        validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path))
+    ):
         problems.append(SchemaProblem(source, pointer(error.absolute_path), error.message))
     if problems:
         return problems
@@ -189,13 +191,21 @@ def check_document(source: str, document: Any, type_names: Iterable[str]) -> lis
         if key in SYSTEM_FIELDS and key != "number":
             problems.append(SchemaProblem(source, where, f"'{key}' is a system field"))
         if key.startswith(CUSTOM_PREFIX):
-            problems.append(SchemaProblem(source, where, f"'{CUSTOM_PREFIX}' is kept for custom fields"))
+            problems.append(
+                SchemaProblem(source, where, f"'{CUSTOM_PREFIX}' is kept for custom fields")
+            )
         if spec["type"] in ("select", "multiselect") and not spec.get("options"):
             problems.append(SchemaProblem(source, where + "/x-guanxi", "a select needs options"))
         if spec["type"] == "reference" and not spec.get("reference"):
-            problems.append(SchemaProblem(source, where + "/x-guanxi", "a reference needs 'reference'"))
+            problems.append(
+                SchemaProblem(source, where + "/x-guanxi", "a reference needs 'reference'")
+            )
         if spec["type"] == "stage":
-            problems.extend(_check_pipeline(source, where + "/x-guanxi/pipeline", spec.get("pipeline"), properties))
+            problems.extend(
+                _check_pipeline(
+                    source, where + "/x-guanxi/pipeline", spec.get("pipeline"), properties
+                )
+            )
         if spec["type"] == "autonumber":
             for problem in check_format(spec.get("number_format", "")):
                 problems.append(SchemaProblem(source, where + "/x-guanxi/number_format", problem))
@@ -203,7 +213,9 @@ def check_document(source: str, document: Any, type_names: Iterable[str]) -> lis
         for column in columns:
             if column not in properties and column not in SYSTEM_FIELDS:
                 problems.append(
-                    SchemaProblem(source, f"/x-guanxi/indexes/{position}", f"unknown field '{column}'")
+                    SchemaProblem(
+                        source, f"/x-guanxi/indexes/{position}", f"unknown field '{column}'"
+                    )
                 )
     title = extension.get("title_field")
     if title and title not in properties and title not in SYSTEM_FIELDS:
@@ -226,19 +238,27 @@ def _check_pipeline(
         for target in stage.get("transitions") or []:
             if target not in codes:
                 problems.append(
-                    SchemaProblem(source, f"{where}/stages/{position}/transitions", f"unknown stage '{target}'")
+                    SchemaProblem(
+                        source,
+                        f"{where}/stages/{position}/transitions",
+                        f"unknown stage '{target}'",
+                    )
                 )
         for required in stage.get("required_fields", []):
             if required not in properties and required not in SYSTEM_FIELDS:
                 problems.append(
                     SchemaProblem(
-                        source, f"{where}/stages/{position}/required_fields", f"unknown field '{required}'"
+                        source,
+                        f"{where}/stages/{position}/required_fields",
+                        f"unknown field '{required}'",
                     )
                 )
     return problems
 
 
-def check_documents(documents: list[tuple[str, Any]], type_names: Iterable[str]) -> list[SchemaProblem]:
+def check_documents(
+    documents: list[tuple[str, Any]], type_names: Iterable[str]
+) -> list[SchemaProblem]:
     """Problems of each document plus cross-document ones (duplicate names, reference targets)."""
     type_names = list(type_names)
     problems: list[SchemaProblem] = []
@@ -252,7 +272,11 @@ def check_documents(documents: list[tuple[str, Any]], type_names: Iterable[str])
             name = document["x-guanxi"]["entity"]
             if name in names:
                 problems.append(
-                    SchemaProblem(source, "/x-guanxi/entity", f"entity '{name}' is also defined in {names[name]}")
+                    SchemaProblem(
+                        source,
+                        "/x-guanxi/entity",
+                        f"entity '{name}' is also defined in {names[name]}",
+                    )
                 )
             names[name] = source
     for source, document in valid:
@@ -260,7 +284,11 @@ def check_documents(documents: list[tuple[str, Any]], type_names: Iterable[str])
             target = prop["x-guanxi"].get("reference")
             if prop["x-guanxi"]["type"] == "reference" and target not in names:
                 problems.append(
-                    SchemaProblem(source, f"/properties/{key}/x-guanxi/reference", f"unknown entity '{target}'")
+                    SchemaProblem(
+                        source,
+                        f"/properties/{key}/x-guanxi/reference",
+                        f"unknown entity '{target}'",
+                    )
                 )
     return problems
 

@@ -21,7 +21,13 @@ from guanxi.meta.field_types import FieldTypeRegistry
 from guanxi.meta.loader import build_entity, check_documents, field_specs
 from guanxi.store.db import Database
 from guanxi.store.query import QueryCompiler
-from guanxi.store.system_tables import meta_entity, meta_field, meta_layout, meta_pipeline, meta_version
+from guanxi.store.system_tables import (
+    meta_entity,
+    meta_field,
+    meta_layout,
+    meta_pipeline,
+    meta_version,
+)
 from guanxi.store.tables import build_table
 
 
@@ -59,7 +65,9 @@ class Registry:
             raise SchemaFileError(problems)
         self.db = db
         self.types = types
-        self.base_documents = {doc["x-guanxi"]["entity"]: (source, doc) for source, doc in documents}
+        self.base_documents = {
+            doc["x-guanxi"]["entity"]: (source, doc) for source, doc in documents
+        }
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
 

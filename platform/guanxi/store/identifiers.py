@@ -13,13 +13,18 @@ from guanxi.i18n import _
 
 ENTITY_NAME = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
 FIELD_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-RESERVED = frozenset(w.lower() for w in (*PG_RESERVED, *ANSI_RESERVED, *SQLiteIdentifierPreparer.reserved_words))
+RESERVED = frozenset(
+    w.lower() for w in (*PG_RESERVED, *ANSI_RESERVED, *SQLiteIdentifierPreparer.reserved_words)
+)
 
 
 def check_entity_name(name: str) -> str:
     if not isinstance(name, str) or not ENTITY_NAME.match(name):
         raise MetadataError(
-            _("Module name '{name}' must be 2-30 lowercase letters, digits or _, starting with a letter", name=name),
+            _(
+                "Module name '{name}' must be 2-30 lowercase letters, digits or _, starting with a letter",
+                name=name,
+            ),
             field="name",
             code="bad_identifier",
         )
@@ -35,7 +40,10 @@ def check_entity_name(name: str) -> str:
 def check_field_key(key: str) -> str:
     if not isinstance(key, str) or not FIELD_KEY.match(key):
         raise MetadataError(
-            _("Field key '{key}' must be 1-40 lowercase letters, digits or _, starting with a letter", key=key),
+            _(
+                "Field key '{key}' must be 1-40 lowercase letters, digits or _, starting with a letter",
+                key=key,
+            ),
             field="key",
             code="bad_identifier",
         )

@@ -114,7 +114,9 @@ class QueryCompiler:
 
     def _tag_clause(self, op: str, codes: list[str]) -> sa.ColumnElement[bool]:
         def tagged(with_codes: list[str] | None) -> sa.Exists:
-            query = sa.select(sa.literal(1)).select_from(tag_link.join(tag, tag.c.id == tag_link.c.tag_id))
+            query = sa.select(sa.literal(1)).select_from(
+                tag_link.join(tag, tag.c.id == tag_link.c.tag_id)
+            )
             query = query.where(
                 tag_link.c.entity == self.entity.name, tag_link.c.record_id == self.table.c.id
             )
@@ -186,11 +188,15 @@ class QueryCompiler:
     def after(self, keys: list[SortKey], cursor: str) -> sa.ColumnElement[bool]:
         values = decode_cursor(cursor, len(keys))
         columns = [self.table.c[k.field] for k in keys]
-        values = [self._cursor_value(column, value) for column, value in zip(columns, values, strict=True)]
+        values = [
+            self._cursor_value(column, value) for column, value in zip(columns, values, strict=True)
+        ]
         alternatives = []
         for position, key in enumerate(keys):
             prefix = [_equal(columns[i], values[i]) for i in range(position)]
-            alternatives.append(sa.and_(*prefix, _beyond(columns[position], values[position], key.descending)))
+            alternatives.append(
+                sa.and_(*prefix, _beyond(columns[position], values[position], key.descending))
+            )
         return sa.or_(*alternatives)
 
     def _cursor_value(self, column: sa.Column[Any], value: Any) -> Any:
@@ -239,7 +245,9 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     except (ValueError, UnicodeDecodeError):
         values = None
     if not isinstance(values, list) or len(values) != length:
-        raise QueryError(_("The page cursor is invalid or belongs to another sort"), code="bad_cursor")
+        raise QueryError(
+            _("The page cursor is invalid or belongs to another sort"), code="bad_cursor"
+        )
     return values
 
 

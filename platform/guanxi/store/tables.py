@@ -68,7 +68,9 @@ def build_table(
         if target:
             column_args.append(sa.ForeignKey(f"{target}.id"))
         columns.append(
-            sa.Column(field.column, types.get(field.type).column_type(field), *column_args, nullable=True)
+            sa.Column(
+                field.column, types.get(field.type).column_type(field), *column_args, nullable=True
+            )
         )
     table = sa.Table(entity.table, metadata, *columns)
     for index_columns, unique in wanted_indexes(entity, types, dialect):

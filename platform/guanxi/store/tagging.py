@@ -10,7 +10,9 @@ from sqlalchemy.engine import Connection
 from guanxi.store.system_tables import tag, tag_link
 
 
-def tags_for(connection: Connection, entity: str, record_ids: Iterable[int]) -> dict[int, list[str]]:
+def tags_for(
+    connection: Connection, entity: str, record_ids: Iterable[int]
+) -> dict[int, list[str]]:
     ids = list(record_ids)
     found: dict[int, list[str]] = {record_id: [] for record_id in ids}
     if not ids:
