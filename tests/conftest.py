@@ -28,6 +28,8 @@ def pytest_report_header() -> str:
 class TestDatabase:
     """Where one test's data lives; `url` + `schema` are what a second engine or process needs."""
 
+    __test__ = False  # not a test class, despite the name
+
     def __init__(self, tmp_path: Path) -> None:
         if PG_URL:
             self.url = PG_URL

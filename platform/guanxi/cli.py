@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.engine import make_url
+
 from guanxi.errors import PluginError, SchemaFileError
 from guanxi.settings import Settings
 
@@ -22,7 +24,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     platform = _platform()
     report = platform.start()
-    print(f"database ready: {platform.settings.database_url}")
+    shown = make_url(platform.settings.database_url).render_as_string(hide_password=True)
+    print(f"database ready: {shown}")
     for name in report.created_tables:
         print(f"  created table {name}")
     for name in report.added_columns:

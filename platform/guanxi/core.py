@@ -38,6 +38,7 @@ class Guanxi:
                     ", ".join(p.plugin for p in problems), "; ".join(str(p) for p in problems)
                 )
             )
+        plugin_set.manager.check_pending()
         self.settings = settings
         self.db = db
         self.plugins = plugin_set
@@ -93,6 +94,10 @@ class Guanxi:
         for table in snapshot.tables.values():
             sync_table(self.db, table, report)
         return report
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        """A plugin's settings from plugins.toml, validated and with schema defaults filled in."""
+        return dict(self.plugins.settings(name))
 
     def close(self) -> None:
         self.db.dispose()

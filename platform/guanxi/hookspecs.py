@@ -2,6 +2,8 @@
 
 Plugins implement hooks with ``@guanxi.hookimpl`` (or ``guanxi.api.hookimpl``) and register in
 the ``guanxi`` entry-point group; ``plugins.toml`` enables them and holds their settings.
+Record and query hooks also receive ``platform`` (the running Guanxi): an implementation may
+accept any subset of a hook's arguments, e.g. ``platform.plugin_settings("my_plugin")``.
 """
 
 from __future__ import annotations
@@ -55,16 +57,22 @@ def register_routes() -> list[Any]:
 
 @hookspec
 def prepare_record(
-    entity: EntityDef, record: dict[str, Any], old: dict[str, Any] | None, actor: Actor, op: str
+    platform: Any,
+    entity: EntityDef,
+    record: dict[str, Any],
+    old: dict[str, Any] | None,
+    actor: Actor,
+    op: str,
 ) -> None:
     """Fill defaults, normalize or derive values in ``record`` (mutate it) before validation.
 
-    :param op: "create", "update" or "copy".
+    :param op: "create", "update" or "copy" (a create that started from another record).
     """
 
 
 @hookspec
 def validate_record(
+    platform: Any,
     entity: EntityDef,
     record: dict[str, Any],
     old: dict[str, Any] | None,
@@ -76,25 +84,30 @@ def validate_record(
 
 
 @hookspec
-def record_stored(connection: Any, entity: EntityDef, event: RecordEvent) -> None:
+def record_stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent) -> None:
     """Inside the write transaction, after the row is stored: audit rows that commit with it."""
 
 
 @hookspec
-def record_changed(event: RecordEvent) -> None:
+def record_changed(platform: Any, event: RecordEvent) -> None:
     """After commit: notifications, webhooks, triggers. Queue work; never rewrite the record here."""
 
 
 @hookspec(firstresult=True)
 def delete_record(
-    entity: EntityDef, record: dict[str, Any], actor: Actor, reason: str | None
+    platform: Any, entity: EntityDef, record: dict[str, Any], actor: Actor, reason: str | None
 ) -> str | None:
-    """Take over a deletion (recycle bin, approval): return a short outcome such as "binned"."""
+    """Take over a deletion (recycle bin, approval): return a short outcome such as "binned".
+
+    Called before any write transaction opens, so the plugin writes through
+    ``platform.records`` (e.g. an update marking the record deleted) and gets history and
+    events from the pipeline like any other change.
+    """
 
 
 # -- Reading records -------------------------------------------------------------------------
 
 
 @hookspec
-def query_conditions(actor: Actor, entity: EntityDef) -> list[dict[str, Any]] | None:
+def query_conditions(platform: Any, actor: Actor, entity: EntityDef) -> list[dict[str, Any]] | None:
     """Return filter trees (the query language of store/query.py) every read must satisfy."""

@@ -95,14 +95,23 @@ def load_plugins(
             plugins[name] = PluginInfo(
                 name, "plugins.toml", False, problem="configured in plugins.toml but not installed"
             )
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as error:
-        name = manager.get_name(error.plugin) or "?"
-        plugins.setdefault(
-            name, PluginInfo(name, "?", True)
-        ).problem = f"implements an unknown hook: {error}"
+    for name, hook_name in _unknown_hooks(manager):
+        info = plugins.setdefault(name, PluginInfo(name, "?", True))
+        info.problem = info.problem or f"implements '{hook_name}', which is not a Guanxi hook"
     return PluginSet(manager, plugins)
+
+
+def _unknown_hooks(manager: pluggy.PluginManager) -> list[tuple[str, str]]:
+    """(plugin, hook) for every implementation of an undefined hook; pluggy's check_pending()
+    raises on the first only, and we want to report them all."""
+    found = []
+    for hook_name, caller in vars(manager.hook).items():
+        if hook_name.startswith("_") or caller.has_spec():
+            continue
+        for implementation in caller.get_hookimpls():
+            if not implementation.optionalhook:
+                found.append((str(manager.get_name(implementation.plugin)), hook_name))
+    return found
 
 
 def _register(

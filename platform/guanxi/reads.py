@@ -32,6 +32,7 @@ DEFAULT_COUNT_CAP = 10_000
 
 class RecordReader:
     def __init__(self, platform: Guanxi) -> None:
+        self.platform = platform
         self.db = platform.db
         self.registry = platform.registry
         self.types = platform.types
@@ -232,7 +233,9 @@ class RecordReader:
 
     def _scope_filters(self, actor: Actor, entity: EntityDef, action: str) -> list[Any]:
         filters = list(self.authorizer.scope_filters(actor, entity, action))
-        for found in self.pm.hook.query_conditions(actor=actor, entity=entity):
+        for found in self.pm.hook.query_conditions(
+            platform=self.platform, actor=actor, entity=entity
+        ):
             filters.extend(found or [])
         return filters
 

@@ -55,6 +55,11 @@ class RecordService(RecordReader):
     def create(
         self, actor: Actor, entity_name: str, data: Mapping[str, Any], *, reason: str | None = None
     ) -> dict[str, Any]:
+        return self._create(actor, entity_name, data, reason, "create")
+
+    def _create(
+        self, actor: Actor, entity_name: str, data: Mapping[str, Any], reason: str | None, op: str
+    ) -> dict[str, Any]:
         with self.db.unit_of_work() as connection:
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)
@@ -62,11 +67,9 @@ class RecordService(RecordReader):
             record, errors = self._parse_input(entity, data)
             self._apply_defaults(entity, record, actor)
             self.pm.hook.prepare_record(
-                entity=entity, record=record, old=None, actor=actor, op="create"
+                platform=self.platform, entity=entity, record=record, old=None, actor=actor, op=op
             )
-            errors += self._validate(
-                connection, snapshot, entity, record, None, actor, "create", reason
-            )
+            errors += self._validate(connection, snapshot, entity, record, None, actor, op, reason)
             if errors:
                 raise ValidationFailed(errors)
             self.authorizer.check_record(actor, entity, record, "create", set(record))
@@ -118,7 +121,9 @@ class RecordService(RecordReader):
         event = RecordEvent(
             entity.name, "create", record_id, actor, now, present, None, changes, reason
         )
-        self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
+        self.pm.hook.record_stored(
+            platform=self.platform, connection=connection, entity=entity, event=event
+        )
         return event
 
     # -- update ----------------------------------------------------------------------------
@@ -153,7 +158,12 @@ class RecordService(RecordReader):
             parsed, errors = self._parse_input(entity, changes)
             record = {**old, **parsed}
             self.pm.hook.prepare_record(
-                entity=entity, record=record, old=old, actor=actor, op="update"
+                platform=self.platform,
+                entity=entity,
+                record=record,
+                old=old,
+                actor=actor,
+                op="update",
             )
             changed = {k for k in record if k not in IGNORED_INPUT and record[k] != old.get(k)}
             if not changed and not errors:
@@ -228,7 +238,9 @@ class RecordService(RecordReader):
         event = RecordEvent(
             entity.name, op, old["id"], actor, now, present, old, diff, reason, dict(field_reasons)
         )
-        self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
+        self.pm.hook.record_stored(
+            platform=self.platform, connection=connection, entity=entity, event=event
+        )
         return event
 
     def lock(
@@ -289,7 +301,7 @@ class RecordService(RecordReader):
             if not f.unique and f.type != "autonumber" and f.key not in WRITABLE_SYSTEM
         }
         data.update(overrides or {})
-        return self.create(actor, entity_name, self.to_json(entity, data))
+        return self._create(actor, entity_name, self.to_json(entity, data), None, "copy")
 
     def delete(
         self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None
@@ -301,7 +313,7 @@ class RecordService(RecordReader):
         if record["locked"]:
             raise LockedError(_("This record is locked; unlock it to delete"))
         outcome = self.pm.hook.delete_record(
-            entity=entity, record=record, actor=actor, reason=reason
+            platform=self.platform, entity=entity, record=record, actor=actor, reason=reason
         )
         if outcome:
             return str(outcome)
@@ -393,7 +405,9 @@ class RecordService(RecordReader):
         event = RecordEvent(
             entity.name, "delete", old["id"], actor, clock.now_utc(), None, old, changes, reason
         )
-        self.pm.hook.record_stored(connection=connection, entity=entity, event=event)
+        self.pm.hook.record_stored(
+            platform=self.platform, connection=connection, entity=entity, event=event
+        )
         events.append(event)
 
     # -- steps -----------------------------------------------------------------------------
@@ -461,7 +475,13 @@ class RecordService(RecordReader):
         errors += self._unique_errors(connection, snapshot, entity, record, old)
         errors += self._tag_errors(connection, entity, record)
         for found in self.pm.hook.validate_record(
-            entity=entity, record=record, old=old, actor=actor, op=op, reason=reason
+            platform=self.platform,
+            entity=entity,
+            record=record,
+            old=old,
+            actor=actor,
+            op=op,
+            reason=reason,
         ):
             errors.extend(found or [])
         seen: set[tuple[str | None, str]] = set()
@@ -595,7 +615,7 @@ class RecordService(RecordReader):
     def _after_commit(self, events: list[RecordEvent]) -> None:
         for event in events:
             try:
-                self.pm.hook.record_changed(event=event)
+                self.pm.hook.record_changed(platform=self.platform, event=event)
             except Exception:  # a failing subscriber must not undo a committed write
                 log.exception(
                     "record_changed handler failed for %s %s", event.entity, event.record_id
