@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from guanxi import clock
 from guanxi.actor import Actor
 from guanxi.errors import NotFound, QueryError
 from guanxi.i18n import _
@@ -168,8 +169,6 @@ class RecordReader:
         self, actor: Actor, entity_name: str, record_id: int, field: str
     ) -> list[dict[str, Any]]:
         """Stage entries with time spent in each (CORE-06); the current stage's left_at is None."""
-        from guanxi import clock
-
         with self.db.read() as connection:
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)

@@ -25,19 +25,16 @@ from guanxi.errors import (
 )
 from guanxi.events import RecordEvent
 from guanxi.i18n import _
-from guanxi.meta.entity import SYSTEM_FIELDS, EntityDef
-from guanxi.meta.field_types import FieldValueError
+from guanxi.meta.entity import EntityDef
 from guanxi.meta.registry import Snapshot
 from guanxi.reads import RecordReader
+from guanxi.record_checks import IGNORED_INPUT, WRITABLE_SYSTEM, RecordChecks
 from guanxi.store import numbering, tagging
-from guanxi.store.tables import reference_target
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
 
 log = logging.getLogger(__name__)
-WRITABLE_SYSTEM = frozenset({"owner_id", "department_id"})
-IGNORED_INPUT = frozenset(SYSTEM_FIELDS) - WRITABLE_SYSTEM
 
 
 @lru_cache(maxsize=256)
@@ -48,7 +45,7 @@ def _insert_statement(table: sa.Table) -> sa.Insert:
 class RecordService(RecordReader):
     def __init__(self, platform: Guanxi) -> None:
         super().__init__(platform)
-        self.validators = platform.validators
+        self.checks = RecordChecks(platform, self._tag_fields)
 
     # -- create ----------------------------------------------------------------------------
 
@@ -64,12 +61,14 @@ class RecordService(RecordReader):
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)
             self.authorizer.check_module(actor, entity, "create")
-            record, errors = self._parse_input(entity, data)
-            self._apply_defaults(entity, record, actor)
+            record, errors = self.checks.parse_input(entity, data)
+            self.checks.apply_defaults(entity, record, actor)
             self.pm.hook.prepare_record(
                 platform=self.platform, entity=entity, record=record, old=None, actor=actor, op=op
             )
-            errors += self._validate(connection, snapshot, entity, record, None, actor, op, reason)
+            errors += self.checks.validate(
+                connection, snapshot, entity, record, None, actor, op, reason
+            )
             if errors:
                 raise ValidationFailed(errors)
             self.authorizer.check_record(actor, entity, record, "create", set(record))
@@ -105,7 +104,7 @@ class RecordService(RecordReader):
         try:
             record_id = connection.execute(_insert_statement(table), row).scalar_one()
         except IntegrityError as error:
-            raise self._integrity_error(entity, error) from None
+            raise self.checks.integrity_error(entity, error) from None
         stored = {**row, "id": record_id}
         for field in self._tag_fields(entity):
             codes = record.get(field.key) or []
@@ -155,7 +154,7 @@ class RecordService(RecordReader):
                 )
             if old["locked"]:
                 raise LockedError(_("This record is locked; unlock it to edit"))
-            parsed, errors = self._parse_input(entity, changes)
+            parsed, errors = self.checks.parse_input(entity, changes)
             record = {**old, **parsed}
             self.pm.hook.prepare_record(
                 platform=self.platform,
@@ -168,10 +167,10 @@ class RecordService(RecordReader):
             changed = {k for k in record if k not in IGNORED_INPUT and record[k] != old.get(k)}
             if not changed and not errors:
                 return old
-            errors += self._validate(
+            errors += self.checks.validate(
                 connection, snapshot, entity, record, old, actor, "update", reason
             )
-            errors += self._reason_errors(entity, changed, reason, field_reasons)
+            errors += self.checks.reason_errors(entity, changed, reason, field_reasons)
             if errors:
                 raise ValidationFailed(errors)
             self.authorizer.check_record(actor, entity, record, "edit", changed)
@@ -221,7 +220,7 @@ class RecordService(RecordReader):
                 .values(values)
             )
         except IntegrityError as error:
-            raise self._integrity_error(entity, error) from None
+            raise self.checks.integrity_error(entity, error) from None
         if result.rowcount != 1:
             raise ConflictError(
                 _("Someone else saved this record first; reload to see their change")
@@ -410,207 +409,12 @@ class RecordService(RecordReader):
         )
         events.append(event)
 
-    # -- steps -----------------------------------------------------------------------------
-
-    def _parse_input(
-        self, entity: EntityDef, data: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], list[FieldError]]:
-        if not isinstance(data, Mapping):
-            return {}, [FieldError(None, "bad_input", _("The record must be an object of fields"))]
-        record: dict[str, Any] = {}
-        errors: list[FieldError] = []
-        for key, value in data.items():
-            if key in IGNORED_INPUT:
-                continue
-            field = entity.get_field(key) if isinstance(key, str) else None
-            if field is None or field.hidden:
-                errors.append(
-                    FieldError(
-                        str(key), "unknown_field", _("Unknown field '{field}'", field=str(key))
-                    )
-                )
-                continue
-            if field.readonly:
-                errors.append(
-                    FieldError(key, "read_only", _("{field} cannot be changed", field=field.label))
-                )
-                continue
-            try:
-                record[key] = self.types.for_field(field).parse(value, field)
-            except FieldValueError as error:
-                errors.append(FieldError(key, error.code, error.message))
-        return record, errors
-
-    def _apply_defaults(self, entity: EntityDef, record: dict[str, Any], actor: Actor) -> None:
-        for field in entity.input_fields:
-            if field.key not in record and field.default is not None:
-                try:
-                    record[field.key] = self.types.for_field(field).parse(field.default, field)
-                except FieldValueError:
-                    log.warning("ignoring bad default of %s.%s", entity.name, field.key)
-        if record.get("owner_id") is None:
-            record["owner_id"] = actor.user_id
-        if record.get("department_id") is None:
-            record["department_id"] = actor.department_id
-
-    def _validate(
-        self,
-        connection: Connection,
-        snapshot: Snapshot,
-        entity: EntityDef,
-        record: dict[str, Any],
-        old: dict[str, Any] | None,
-        actor: Actor,
-        op: str,
-        reason: str | None,
-    ) -> list[FieldError]:
-        validator = self.validators.for_entity(entity)
-        document = {
-            f.key: self.types.for_field(f).to_json(record[f.key])
-            for f in entity.input_fields
-            if f.key in record
-        }
-        errors = validator.required_errors(record) + validator.errors(document)
-        errors += self._reference_errors(connection, snapshot, entity, record, old)
-        errors += self._unique_errors(connection, snapshot, entity, record, old)
-        errors += self._tag_errors(connection, entity, record)
-        for found in self.pm.hook.validate_record(
-            platform=self.platform,
-            entity=entity,
-            record=record,
-            old=old,
-            actor=actor,
-            op=op,
-            reason=reason,
-        ):
-            errors.extend(found or [])
-        seen: set[tuple[str | None, str]] = set()
-        return [
-            e for e in errors if (e.field, e.code) not in seen and not seen.add((e.field, e.code))
-        ]
-
-    def _reference_errors(
-        self,
-        connection: Connection,
-        snapshot: Snapshot,
-        entity: EntityDef,
-        record: dict[str, Any],
-        old: dict[str, Any] | None,
-    ) -> list[FieldError]:
-        errors = []
-        entity_tables = {name: e.table for name, e in snapshot.entities.items()}
-        for field in entity.input_fields:
-            value = record.get(field.key)
-            target = reference_target(field, entity_tables)
-            if value is None or target is None or (old is not None and old.get(field.key) == value):
-                continue
-            target_table = sa.table(target, sa.column("id"))
-            exists = connection.execute(
-                sa.select(target_table.c.id).where(target_table.c.id == value)
-            ).first()
-            if exists is None:
-                errors.append(
-                    FieldError(
-                        field.key,
-                        "reference",
-                        _("{field}: the chosen record does not exist", field=field.label),
-                    )
-                )
-        return errors
-
-    def _unique_errors(
-        self,
-        connection: Connection,
-        snapshot: Snapshot,
-        entity: EntityDef,
-        record: dict[str, Any],
-        old: dict[str, Any] | None,
-    ) -> list[FieldError]:
-        errors = []
-        table = snapshot.tables[entity.name]
-        for field in entity.input_fields:
-            value = record.get(field.key)
-            if (
-                not field.unique
-                or value is None
-                or (old is not None and old.get(field.key) == value)
-            ):
-                continue
-            query = sa.select(table.c.id).where(table.c[field.column] == value)
-            if old is not None:
-                query = query.where(table.c.id != old["id"])
-            if connection.execute(query.limit(1)).first() is not None:
-                errors.append(
-                    FieldError(
-                        field.key,
-                        "unique",
-                        _("{field} is already used by another record", field=field.label),
-                    )
-                )
-        return errors
-
-    def _tag_errors(
-        self, connection: Connection, entity: EntityDef, record: dict[str, Any]
-    ) -> list[FieldError]:
-        errors = []
-        for field in self._tag_fields(entity):
-            codes = record.get(field.key) or []
-            known = tagging.tag_ids(connection, entity.name, codes)
-            unknown = [code for code in codes if code not in known]
-            if unknown:
-                errors.append(
-                    FieldError(field.key, "unknown_tag", _("Unknown tags: {tags}", tags=unknown))
-                )
-        return errors
-
-    def _reason_errors(
-        self,
-        entity: EntityDef,
-        changed: set[str],
-        reason: str | None,
-        field_reasons: Mapping[str, str],
-    ) -> list[FieldError]:
-        """DATA-06: a reason may be required for the whole entity or for particular fields."""
-        if reason and reason.strip():
-            return []
-        if entity.reason_required and changed:
-            return [FieldError(None, "reason_required", _("Give a reason for this change"))]
-        return [
-            FieldError(
-                key,
-                "reason_required",
-                _("Give a reason for changing {field}", field=entity.field(key).label),
-            )
-            for key in sorted(changed)
-            if entity.get_field(key)
-            and entity.field(key).reason_required
-            and not field_reasons.get(key)
-        ]
-
     def _store_tags(
         self, connection: Connection, entity: EntityDef, record_id: int, codes: list[str]
     ) -> list[str]:
         ids = tagging.tag_ids(connection, entity.name, codes)
         tagging.replace_tags(connection, entity.name, record_id, ids.values())
         return sorted(codes)
-
-    def _integrity_error(self, entity: EntityDef, error: IntegrityError) -> ValidationFailed:
-        text = str(error.orig).lower()
-        for field in entity.input_fields:
-            if field.unique and field.column in text:
-                return ValidationFailed(
-                    [
-                        FieldError(
-                            field.key,
-                            "unique",
-                            _("{field} is already used by another record", field=field.label),
-                        )
-                    ]
-                )
-        log.warning("integrity error on %s: %s", entity.name, error.orig)
-        return ValidationFailed(
-            [FieldError(None, "integrity", _("The record conflicts with existing data"))]
-        )
 
     def _after_commit(self, events: list[RecordEvent]) -> None:
         for event in events:

@@ -15,10 +15,12 @@ from guanxi import clock
 from guanxi.actor import Actor
 from guanxi.errors import MetadataError
 from guanxi.i18n import _
+from guanxi.meta import tags as tag_store
 from guanxi.meta.entity import CUSTOM_PREFIX, SYSTEM_FIELDS, EntityDef, FieldDef
 from guanxi.meta.field_types import FieldValueError
 from guanxi.meta.loader import (
     PIPELINE,
+    build_field,
     check_document,
     field_extension_schema,
 )
@@ -30,8 +32,6 @@ from guanxi.store.system_tables import (
     meta_field,
     meta_layout,
     meta_pipeline,
-    tag,
-    tag_group,
 )
 
 if TYPE_CHECKING:
@@ -138,31 +138,7 @@ class MetadataAdmin:
             changes["options"] = as_options(changes["options"])
 
         def write(connection: Connection, snapshot: Snapshot) -> None:
-            entity = snapshot.entity(entity_name)
-            field = entity.get_field(key)
-            if field is None or (field.system and key != "number"):
-                raise MetadataError(
-                    _("Unknown field '{key}'", key=key), field="key", code="unknown_field"
-                )
-            current = dict(snapshot.field_specs[entity.name].get(key, {}))
-            self._check_spec(snapshot, entity, key, {**current, **changes})
-            row = connection.execute(
-                sa.select(meta_field.c.id, meta_field.c.definition).where(
-                    meta_field.c.entity == entity.name, meta_field.c.key == key
-                )
-            ).first()
-            if row is None:
-                connection.execute(
-                    sa.insert(meta_field).values(
-                        entity=entity.name, key=key, definition=changes, updated_at=clock.now_utc()
-                    )
-                )
-            else:
-                connection.execute(
-                    sa.update(meta_field)
-                    .where(meta_field.c.id == row.id)
-                    .values(definition={**row.definition, **changes}, updated_at=clock.now_utc())
-                )
+            self._patch_field(connection, snapshot, snapshot.entity(entity_name), key, changes)
 
         return self._apply(actor, entity_name, write).entity(entity_name).field(key)
 
@@ -174,14 +150,53 @@ class MetadataAdmin:
         return self.change_field(actor, entity_name, key, hidden=False)
 
     def reorder_fields(self, actor: Actor, entity_name: str, keys: Sequence[str]) -> EntityDef:
-        entity = self.registry.get(entity_name)
-        for position, key in enumerate(keys):
-            if not entity.get_field(key):
-                raise MetadataError(
-                    _("Unknown field '{key}'", key=key), field="key", code="unknown_field"
+        """Put fields in this order (one change, one version bump)."""
+
+        def write(connection: Connection, snapshot: Snapshot) -> None:
+            entity = snapshot.entity(entity_name)
+            for position, key in enumerate(keys):
+                self._patch_field(
+                    connection, snapshot, entity, key, {"position": (position + 1) * 10}
                 )
-            self.change_field(actor, entity_name, key, position=(position + 1) * 10)
-        return self.registry.get(entity_name)
+
+        return self._apply(actor, entity_name, write).entity(entity_name)
+
+    def _patch_field(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        key: str,
+        changes: Mapping[str, Any],
+    ) -> None:
+        """Merge `changes` into the overlay row of one field (creating the row if needed)."""
+        field = entity.get_field(key)
+        if field is None or (field.system and key != "number"):
+            raise MetadataError(
+                _("Unknown field '{key}'", key=key), field="key", code="unknown_field"
+            )
+        current = dict(snapshot.field_specs[entity.name].get(key, {}))
+        self._check_spec(snapshot, entity, key, {**current, **changes})
+        row = connection.execute(
+            sa.select(meta_field.c.id, meta_field.c.definition).where(
+                meta_field.c.entity == entity.name, meta_field.c.key == key
+            )
+        ).first()
+        if row is None:
+            connection.execute(
+                sa.insert(meta_field).values(
+                    entity=entity.name,
+                    key=key,
+                    definition=dict(changes),
+                    updated_at=clock.now_utc(),
+                )
+            )
+        else:
+            connection.execute(
+                sa.update(meta_field)
+                .where(meta_field.c.id == row.id)
+                .values(definition={**row.definition, **changes}, updated_at=clock.now_utc())
+            )
 
     def _check_spec(
         self, snapshot: Snapshot, entity: EntityDef, key: str, spec: Mapping[str, Any]
@@ -214,8 +229,6 @@ class MetadataAdmin:
                 _("A module has at most one tags field"), field="type", code="bad_type"
             )
         if spec.get("default") is not None:
-            from guanxi.meta.loader import build_field
-
             field = build_field(key, {**spec, "position": 0})
             try:
                 self.types.for_field(field).parse(spec["default"], field)
@@ -413,30 +426,7 @@ class MetadataAdmin:
         """Tag groups (CORE-07): attribute tags (industry, size) or behaviour tags (purchases)."""
         self.platform.authorizer.check_admin(actor)
         entity = self.registry.get(entity_name)
-        if kind not in ("attribute", "behaviour"):
-            raise MetadataError(_("A tag group is for attributes or behaviour"), field="kind")
-        with self.db.unit_of_work() as connection:
-            if connection.execute(
-                sa.select(tag_group.c.id).where(
-                    tag_group.c.entity == entity.name, tag_group.c.code == code
-                )
-            ).first():
-                raise MetadataError(
-                    _("Tag group '{code}' already exists", code=code), field="code", code="exists"
-                )
-            return int(
-                connection.execute(
-                    sa.insert(tag_group)
-                    .values(
-                        entity=entity.name,
-                        code=code,
-                        label=as_label(label),
-                        kind=kind,
-                        exclusive=exclusive,
-                    )
-                    .returning(tag_group.c.id)
-                ).scalar_one()
-            )
+        return tag_store.add_group(self.db, entity.name, code, as_label(label), kind, exclusive)
 
     def add_tag(
         self,
@@ -450,49 +440,10 @@ class MetadataAdmin:
     ) -> int:
         self.platform.authorizer.check_admin(actor)
         entity = self.registry.get(entity_name)
-        with self.db.unit_of_work() as connection:
-            group_id = connection.execute(
-                sa.select(tag_group.c.id).where(
-                    tag_group.c.entity == entity.name, tag_group.c.code == group_code
-                )
-            ).scalar()
-            if group_id is None:
-                raise MetadataError(_("Unknown tag group '{code}'", code=group_code), field="group")
-            if connection.execute(
-                sa.select(tag.c.id).where(tag.c.entity == entity.name, tag.c.code == code)
-            ).first():
-                raise MetadataError(
-                    _("Tag '{code}' already exists", code=code), field="code", code="exists"
-                )
-            return int(
-                connection.execute(
-                    sa.insert(tag)
-                    .values(
-                        entity=entity.name,
-                        group_id=group_id,
-                        code=code,
-                        label=as_label(label),
-                        color=color,
-                    )
-                    .returning(tag.c.id)
-                ).scalar_one()
-            )
+        return tag_store.add_tag(self.db, entity.name, group_code, code, as_label(label), color)
 
     def tags(self, entity_name: str) -> list[dict[str, Any]]:
-        with self.db.read() as connection:
-            rows = connection.execute(
-                sa.select(
-                    tag.c.code,
-                    tag.c.label,
-                    tag.c.color,
-                    tag_group.c.code.label("group"),
-                    tag_group.c.kind,
-                )
-                .join(tag_group, tag_group.c.id == tag.c.group_id)
-                .where(tag.c.entity == entity_name)
-                .order_by(tag_group.c.position, tag.c.position, tag.c.code)
-            )
-            return [dict(row._mapping) for row in rows]
+        return tag_store.list_tags(self.db, self.registry.get(entity_name).name)
 
     # -- the one way overlay changes are applied -------------------------------------------
 

@@ -1,0 +1,230 @@
+"""The checks of the write path: input parsing, defaults, every validation rule, and turning
+database integrity errors into field errors. records.py calls them in pipeline order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from guanxi.actor import Actor
+from guanxi.errors import FieldError, ValidationFailed
+from guanxi.i18n import _
+from guanxi.meta.entity import SYSTEM_FIELDS, EntityDef, FieldDef
+from guanxi.meta.field_types import FieldValueError
+from guanxi.meta.registry import Snapshot
+from guanxi.store import tagging
+from guanxi.store.tables import reference_target
+
+if TYPE_CHECKING:
+    from guanxi.core import Guanxi
+
+log = logging.getLogger(__name__)
+WRITABLE_SYSTEM = frozenset({"owner_id", "department_id"})
+IGNORED_INPUT = frozenset(SYSTEM_FIELDS) - WRITABLE_SYSTEM
+
+
+class RecordChecks:
+    def __init__(self, platform: Guanxi, tag_fields: Callable[[EntityDef], list[FieldDef]]) -> None:
+        self.platform = platform
+        self.types = platform.types
+        self.validators = platform.validators
+        self.pm = platform.pm
+        self.tag_fields = tag_fields
+
+    def parse_input(
+        self, entity: EntityDef, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], list[FieldError]]:
+        if not isinstance(data, Mapping):
+            return {}, [FieldError(None, "bad_input", _("The record must be an object of fields"))]
+        record: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for key, value in data.items():
+            if key in IGNORED_INPUT:
+                continue
+            field = entity.get_field(key) if isinstance(key, str) else None
+            if field is None or field.hidden:
+                errors.append(
+                    FieldError(
+                        str(key), "unknown_field", _("Unknown field '{field}'", field=str(key))
+                    )
+                )
+                continue
+            if field.readonly:
+                errors.append(
+                    FieldError(key, "read_only", _("{field} cannot be changed", field=field.label))
+                )
+                continue
+            try:
+                record[key] = self.types.for_field(field).parse(value, field)
+            except FieldValueError as error:
+                errors.append(FieldError(key, error.code, error.message))
+        return record, errors
+
+    def apply_defaults(self, entity: EntityDef, record: dict[str, Any], actor: Actor) -> None:
+        for field in entity.input_fields:
+            if field.key not in record and field.default is not None:
+                try:
+                    record[field.key] = self.types.for_field(field).parse(field.default, field)
+                except FieldValueError:
+                    log.warning("ignoring bad default of %s.%s", entity.name, field.key)
+        if record.get("owner_id") is None:
+            record["owner_id"] = actor.user_id
+        if record.get("department_id") is None:
+            record["department_id"] = actor.department_id
+
+    def validate(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: dict[str, Any],
+        old: dict[str, Any] | None,
+        actor: Actor,
+        op: str,
+        reason: str | None,
+    ) -> list[FieldError]:
+        validator = self.validators.for_entity(entity)
+        document = {
+            f.key: self.types.for_field(f).to_json(record[f.key])
+            for f in entity.input_fields
+            if f.key in record
+        }
+        errors = validator.required_errors(record) + validator.errors(document)
+        errors += self.reference_errors(connection, snapshot, entity, record, old)
+        errors += self.unique_errors(connection, snapshot, entity, record, old)
+        errors += self.tag_errors(connection, entity, record)
+        for found in self.pm.hook.validate_record(
+            platform=self.platform,
+            entity=entity,
+            record=record,
+            old=old,
+            actor=actor,
+            op=op,
+            reason=reason,
+        ):
+            errors.extend(found or [])
+        seen: set[tuple[str | None, str]] = set()
+        return [
+            e for e in errors if (e.field, e.code) not in seen and not seen.add((e.field, e.code))
+        ]
+
+    def reference_errors(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> list[FieldError]:
+        errors = []
+        entity_tables = {name: e.table for name, e in snapshot.entities.items()}
+        for field in entity.input_fields:
+            value = record.get(field.key)
+            target = reference_target(field, entity_tables)
+            if value is None or target is None or (old is not None and old.get(field.key) == value):
+                continue
+            target_table = sa.table(target, sa.column("id"))
+            exists = connection.execute(
+                sa.select(target_table.c.id).where(target_table.c.id == value)
+            ).first()
+            if exists is None:
+                errors.append(
+                    FieldError(
+                        field.key,
+                        "reference",
+                        _("{field}: the chosen record does not exist", field=field.label),
+                    )
+                )
+        return errors
+
+    def unique_errors(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> list[FieldError]:
+        errors = []
+        table = snapshot.tables[entity.name]
+        for field in entity.input_fields:
+            value = record.get(field.key)
+            if (
+                not field.unique
+                or value is None
+                or (old is not None and old.get(field.key) == value)
+            ):
+                continue
+            query = sa.select(table.c.id).where(table.c[field.column] == value)
+            if old is not None:
+                query = query.where(table.c.id != old["id"])
+            if connection.execute(query.limit(1)).first() is not None:
+                errors.append(
+                    FieldError(
+                        field.key,
+                        "unique",
+                        _("{field} is already used by another record", field=field.label),
+                    )
+                )
+        return errors
+
+    def tag_errors(
+        self, connection: Connection, entity: EntityDef, record: dict[str, Any]
+    ) -> list[FieldError]:
+        errors = []
+        for field in self.tag_fields(entity):
+            codes = record.get(field.key) or []
+            known = tagging.tag_ids(connection, entity.name, codes)
+            unknown = [code for code in codes if code not in known]
+            if unknown:
+                errors.append(
+                    FieldError(field.key, "unknown_tag", _("Unknown tags: {tags}", tags=unknown))
+                )
+        return errors
+
+    def reason_errors(
+        self,
+        entity: EntityDef,
+        changed: set[str],
+        reason: str | None,
+        field_reasons: Mapping[str, str],
+    ) -> list[FieldError]:
+        """DATA-06: a reason may be required for the whole entity or for particular fields."""
+        if reason and reason.strip():
+            return []
+        if entity.reason_required and changed:
+            return [FieldError(None, "reason_required", _("Give a reason for this change"))]
+        return [
+            FieldError(
+                key,
+                "reason_required",
+                _("Give a reason for changing {field}", field=entity.field(key).label),
+            )
+            for key in sorted(changed)
+            if entity.get_field(key)
+            and entity.field(key).reason_required
+            and not field_reasons.get(key)
+        ]
+
+    def integrity_error(self, entity: EntityDef, error: IntegrityError) -> ValidationFailed:
+        text = str(error.orig).lower()
+        for field in entity.input_fields:
+            if field.unique and field.column in text:
+                return ValidationFailed(
+                    [
+                        FieldError(
+                            field.key,
+                            "unique",
+                            _("{field} is already used by another record", field=field.label),
+                        )
+                    ]
+                )
+        log.warning("integrity error on %s: %s", entity.name, error.orig)
+        return ValidationFailed(
+            [FieldError(None, "integrity", _("The record conflicts with existing data"))]
+        )
