@@ -216,3 +216,45 @@ def test_demo_default_loads_a_realistic_amount(
     assert found["contact"] >= 200
     assert found["followup"] >= 400
     assert loaded(result)["customers"] == found["customer"]
+
+
+# -- serve ----------------------------------------------------------------------------------
+
+
+def test_serve_with_two_workers_answers_on_loopback(
+    test_db: DatabaseFixture, tmp_path: Path
+) -> None:
+    """OPS-01: `guanxi serve --workers 2` syncs once, forks uvicorn workers, serves pages."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("GUANXI_")}
+    environment = {**inherited, **test_db.env(), "GUANXI_PLUGINS_TOML": str(tmp_path / "x.toml")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "guanxi.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=environment,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline, answers = time.monotonic() + 60, []
+        while time.monotonic() < deadline and len(answers) < 4:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+                    answers.append(json.loads(reply.read()))
+            except OSError:
+                time.sleep(0.3)
+        assert len(answers) == 4, "server did not answer"
+        assert all(answer["status"] == "ok" for answer in answers)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+            assert "客户" in reply.read().decode()
+    finally:
+        server.terminate()
+        log, _ = server.communicate(timeout=30)
+    assert "Guanxi on http://127.0.0.1" in log
