@@ -278,3 +278,54 @@ def test_multiselect_filters(platform, system):  # CORE-02
         )
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    "sort",
+    [
+        ["-expected_value", "name"],
+        ["expected_value", "-rating"],
+        ["region", "-created_at"],
+        ["-rating", "region", "expected_value", "name"],
+        ["name"],
+    ],
+)
+def test_keyset_walk_matches_one_full_page_with_nulls_and_ties(platform, system, sort):
+    """Cursor pages over nullable, repeating sort keys return every row exactly once."""
+    import random
+
+    rng = random.Random(7)
+    for index in range(37):
+        platform.records.create(
+            system,
+            "customer",
+            customer_data(
+                name=rng.choice(["甲", "乙", "丙", None]) or f"客户{index % 3}",
+                expected_value=rng.choice([None, 100, 200, 300]),
+                rating=rng.choice([None, 1, 5]),
+                region=rng.choice([None, "east", "south"]),
+                mobile=f"139{index:08d}",
+            ),
+        )
+    full = [
+        row["id"] for row in platform.records.query(system, "customer", sort=sort, limit=100).rows
+    ]
+    walked, cursor = [], None
+    for _page in range(20):
+        page = platform.records.query(system, "customer", sort=sort, limit=4, after=cursor)
+        walked.extend(row["id"] for row in page.rows)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert walked == full and len(full) == 37
+
+
+def test_contains_ignores_ascii_case_on_both_databases(platform, system):
+    platform.records.create(system, "customer", customer_data(company="ACME 科技有限公司"))
+    for text in ("acme", "Acme 科技", "科技"):
+        page = platform.records.query(
+            system, "customer", {"field": "company", "op": "contains", "value": text}
+        )
+        assert [row["company"] for row in page.rows] == ["ACME 科技有限公司"]
+    starts = {"field": "company", "op": "starts_with", "value": "acm"}
+    assert len(platform.records.query(system, "customer", starts).rows) == 1

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from guanxi.i18n import Message, _
 from guanxi.meta.entity import FieldDef
@@ -96,6 +98,41 @@ class FieldType:
         return builder(column, value)
 
 
+class CaseInsensitiveLike(sa.ColumnElement[bool]):
+    """`ILIKE` on PostgreSQL (served by pg_trgm indexes); plain `LIKE` on SQLite, which already
+    ignores ASCII case — SQLAlchemy's ilike would wrap both sides in lower() and cost ~1.5 ms
+    per 40k rows scanned."""
+
+    inherit_cache = True
+    type = sa.types.NULLTYPE  # a predicate, not a boolean value: no "= 1" on SQLite
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("pattern", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: sa.ColumnElement[Any], pattern: str) -> None:
+        self.column = column
+        self.pattern = sa.bindparam(None, pattern, type_=sa.String())
+
+
+@compiles(CaseInsensitiveLike)
+def _ilike_default(element: CaseInsensitiveLike, compiler: Any, **kw: Any) -> str:
+    column, pattern = (
+        compiler.process(element.column, **kw),
+        compiler.process(element.pattern, **kw),
+    )
+    return f"({column} ILIKE {pattern} ESCAPE '\\')"
+
+
+@compiles(CaseInsensitiveLike, "sqlite")
+def _ilike_sqlite(element: CaseInsensitiveLike, compiler: Any, **kw: Any) -> str:
+    column, pattern = (
+        compiler.process(element.column, **kw),
+        compiler.process(element.pattern, **kw),
+    )
+    return f"({column} LIKE {pattern} ESCAPE '\\')"
+
+
 def _between(column: sa.ColumnElement[Any], value: list[Any]) -> sa.ColumnElement[bool]:
     low, high = value
     parts = []
@@ -124,12 +161,12 @@ _STANDARD_FILTERS: dict[str, Callable[[sa.ColumnElement[Any], Any], sa.ColumnEle
     "between": _between,
     "is_empty": lambda c, v: _empty(c),
     "not_empty": lambda c, v: sa.not_(_empty(c)),
-    "contains": lambda c, v: c.ilike(f"%{like_escape(v)}%", escape="\\"),
+    "contains": lambda c, v: CaseInsensitiveLike(c, f"%{like_escape(v)}%"),
     "not_contains": lambda c, v: sa.or_(
-        sa.not_(c.ilike(f"%{like_escape(v)}%", escape="\\")), c.is_(None)
+        sa.not_(CaseInsensitiveLike(c, f"%{like_escape(v)}%")), c.is_(None)
     ),
-    "starts_with": lambda c, v: c.ilike(f"{like_escape(v)}%", escape="\\"),
-    "ends_with": lambda c, v: c.ilike(f"%{like_escape(v)}", escape="\\"),
+    "starts_with": lambda c, v: CaseInsensitiveLike(c, f"{like_escape(v)}%"),
+    "ends_with": lambda c, v: CaseInsensitiveLike(c, f"%{like_escape(v)}"),
 }
 
 

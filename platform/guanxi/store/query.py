@@ -186,18 +186,20 @@ class QueryCompiler:
         return clauses
 
     def after(self, keys: list[SortKey], cursor: str) -> sa.ColumnElement[bool]:
+        """Rows after the cursor, as `k1 >= v1 AND (k1 > v1 OR (k2 >= v2 AND (...)))`: the
+        leading range on k1 lets the database walk one index range instead of OR-merging."""
         values = decode_cursor(cursor, len(keys))
         columns = [self.table.c[k.field] for k in keys]
         values = [
             self._cursor_value(column, value) for column, value in zip(columns, values, strict=True)
         ]
-        alternatives = []
-        for position, key in enumerate(keys):
-            prefix = [_equal(columns[i], values[i]) for i in range(position)]
-            alternatives.append(
-                sa.and_(*prefix, _beyond(columns[position], values[position], key.descending))
+        condition: sa.ColumnElement[bool] = _beyond(columns[-1], values[-1], keys[-1].descending)
+        for column, value, key in reversed(list(zip(columns, values, keys, strict=True))[:-1]):
+            condition = sa.and_(
+                _at_or_beyond(column, value, key.descending),
+                sa.or_(_beyond(column, value, key.descending), condition),
             )
-        return sa.or_(*alternatives)
+        return condition
 
     def _cursor_value(self, column: sa.Column[Any], value: Any) -> Any:
         if value is None:
@@ -211,8 +213,13 @@ class QueryCompiler:
         return value
 
 
-def _equal(column: sa.Column[Any], value: Any) -> sa.ColumnElement[bool]:
-    return column.is_(None) if value is None else column == value
+def _at_or_beyond(column: sa.Column[Any], value: Any, descending: bool) -> sa.ColumnElement[bool]:
+    """Rows at `value` or after it in this key's order, with NULL as the largest value."""
+    if descending:
+        return sa.true() if value is None else column <= value
+    if value is None:
+        return column.is_(None)
+    return sa.or_(column >= value, column.is_(None)) if column.nullable else column >= value
 
 
 def _beyond(column: sa.Column[Any], value: Any, descending: bool) -> sa.ColumnElement[bool]:

@@ -106,7 +106,13 @@ def wanted_indexes(
             wanted.setdefault((field.column,), False)
     for columns in entity.indexes:
         wanted.setdefault(tuple(columns), False)
-    return list(wanted.items())
+    # A plain one-column index is redundant when a composite index starts with that column.
+    leading = {columns[0] for columns in wanted if len(columns) > 1}
+    return [
+        (columns, unique)
+        for columns, unique in wanted.items()
+        if unique or len(columns) > 1 or columns[0] not in leading
+    ]
 
 
 def _ensure_system_tables(metadata: sa.MetaData) -> None:
