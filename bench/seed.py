@@ -1,0 +1,253 @@
+"""Seed N customers with realistic zh-CN values, bypassing the record pipeline.
+
+    .venv/bin/python bench/seed.py --url sqlite:////tmp/guanxi-bench/bench.db --rows 1000000
+    .venv/bin/python bench/seed.py --url postgresql+psycopg://guanxi@127.0.0.1:PORT/bench
+
+SQLite: SQLAlchemy Core executemany in batches; PostgreSQL: psycopg COPY on the raw
+connection. Secondary indexes are dropped for the load and rebuilt afterwards (then the
+platform's own sync checks nothing is missing). PostgreSQL gets VACUUM ANALYZE (what
+autovacuum would do); SQLite is left without statistics like the platform leaves it
+(--analyze to run ANALYZE; bench_query.py --analyze does it too).
+The customer table must be empty: use a fresh database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from benchlib import (
+    CUSTOMER_COLUMNS,
+    DEFAULT_URL,
+    DEPARTMENTS,
+    NOW,
+    RowMaker,
+    build_pools,
+    make_platform,
+    owners,
+    peak_rss_mb,
+    say,
+)
+
+N_USERS = 50
+
+
+def seed_people(g, pools) -> None:  # type: ignore[no-untyped-def]
+    """Departments (a centre and six teams) and 50 sales reps, inserted with Core."""
+    from guanxi.store.system_tables import department, user
+
+    with g.db.unit_of_work() as c:
+        if c.execute(sa.select(sa.func.count()).select_from(user)).scalar_one():
+            return
+        created = NOW - timedelta(days=3 * 365 + 30)
+        c.execute(
+            sa.insert(department),
+            [
+                {
+                    "id": i + 1,
+                    "name": name,
+                    "parent_id": None if i == 0 else 1,
+                    "created_at": created,
+                }
+                for i, name in enumerate(DEPARTMENTS)
+            ],
+        )
+        c.execute(
+            sa.insert(user),
+            [
+                {
+                    "id": i,
+                    "username": f"sales{i:02d}",
+                    "display_name": pools.names[i * 37 % len(pools.names)],
+                    "email": f"sales{i:02d}@guanxi.example.cn",
+                    "department_id": 2 + (i - 1) % (len(DEPARTMENTS) - 1),
+                    "active": True,
+                    "created_at": created,
+                }
+                for i in range(1, N_USERS + 1)
+            ],
+        )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--url", default=DEFAULT_URL)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--keep-indexes", action="store_true", help="load with all indexes in place")
+    ap.add_argument(
+        "--analyze",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="gather planner statistics after loading (default: yes on PostgreSQL, where "
+        "autovacuum would do it anyway; no on SQLite, where the platform never runs ANALYZE)",
+    )
+    args = ap.parse_args()
+
+    t_start = time.perf_counter()
+    g = make_platform(args.url)
+    engine = g.db.engine
+    dialect = engine.dialect.name
+    table = g.registry.snapshot().tables["customer"]
+    t_pools = time.perf_counter()
+    pools = build_pools()
+    seed_people(g, pools)
+    say(
+        f"pools: {time.perf_counter() - t_pools:.1f}s "
+        f"({len(pools.names)} names, {len(pools.cores)} company cores)"
+    )
+
+    with engine.connect() as c:
+        if c.execute(sa.select(sa.func.count()).select_from(table)).scalar_one():
+            say(f"{table.name} is not empty: seed a fresh database")
+            return 2
+
+    maker = RowMaker(pools, owners(engine))
+    created = maker.created_times(args.rows)
+
+    indexes = [] if args.keep_indexes else list(table.indexes)
+    if indexes:
+        with g.db.unit_of_work() as c:
+            for index in indexes:
+                c.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+
+    gen_s = 0.0
+    t_load = time.perf_counter()
+    if dialect == "postgresql":
+        gen_s = _copy_pg(engine, maker, created, args.batch)
+    else:
+        gen_s = _executemany(g, table, maker, created, args.batch)
+    load_s = time.perf_counter() - t_load
+    say(
+        f"loaded {args.rows:,} rows in {load_s:.1f}s = {args.rows / load_s:,.0f} rows/s "
+        f"(generating values {gen_s:.1f}s, database {load_s - gen_s:.1f}s = "
+        f"{args.rows / max(load_s - gen_s, 1e-9):,.0f} rows/s)"
+    )
+
+    t_index = time.perf_counter()
+    if indexes:
+        _build_indexes(g, indexes)
+    report = g.sync()  # the platform's own check: nothing may be missing now
+    index_s = time.perf_counter() - t_index
+    say(
+        f"indexes: {len(indexes)} rebuilt in {index_s:.1f}s; sync added {report.added_indexes or 'nothing'}"
+    )
+
+    from guanxi.store.system_tables import sequence
+
+    with g.db.unit_of_work() as c:
+        c.execute(sa.delete(sequence).where(sequence.c.name == "customer.number"))
+        c.execute(sa.insert(sequence).values(name="customer.number", value=args.rows))
+        if dialect == "postgresql":
+            c.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('e_customer', 'id'), (SELECT max(id) FROM e_customer))"
+            )
+    t_analyze = time.perf_counter()
+    analyze = args.analyze if args.analyze is not None else dialect == "postgresql"
+    if analyze:
+        gather_statistics(engine)
+    analyze_s = time.perf_counter() - t_analyze
+    total = time.perf_counter() - t_start
+    say(
+        f"analyze: {f'{analyze_s:.1f}s' if analyze else 'skipped'}; total {total:.1f}s = "
+        f"{args.rows / total:,.0f} rows/s end to end"
+    )
+    say(f"peak RSS: {peak_rss_mb():.0f} MB")
+    g.close()
+    return 0
+
+
+def gather_statistics(engine) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: VACUUM ANALYZE (visibility map for index-only scans + statistics, what
+    autovacuum reaches on its own); SQLite: ANALYZE (sqlite_stat1)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("VACUUM ANALYZE e_customer")
+            c.exec_driver_sql("ANALYZE gx_user")
+    else:
+        with engine.connect() as c:
+            c.exec_driver_sql("ANALYZE")
+            c.commit()
+
+
+def _batches(maker: RowMaker, created, batch: int):  # type: ignore[no-untyped-def]
+    """Yield (seconds spent generating, rows) per batch."""
+    for start in range(0, len(created), batch):
+        t0 = time.perf_counter()
+        rows = [
+            maker.row(i + 1, f"C{i + 1:06d}", created[i])
+            for i in range(start, min(start + batch, len(created)))
+        ]
+        yield time.perf_counter() - t0, rows
+
+
+def _executemany(g, table, maker, created, batch) -> float:  # type: ignore[no-untyped-def]
+    gen = 0.0
+    statement = sa.insert(table)
+    with g.db.engine.connect() as c:
+        # Values reference existing users/departments by construction: no per-row FK lookups
+        # while loading (the pragma only works outside a transaction; restored below).
+        driver = c.connection.driver_connection  # autocommit mode: no transaction open yet
+        driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for spent, rows in _batches(maker, created, batch):
+                t0 = time.perf_counter()
+                dicts = [dict(zip(CUSTOMER_COLUMNS, row, strict=True)) for row in rows]
+                gen += spent + time.perf_counter() - t0
+                with c.begin():
+                    c.execute(statement, dicts)
+        finally:
+            driver.execute("PRAGMA foreign_keys=ON")
+    return gen
+
+
+def _copy_pg(engine, maker, created, batch) -> float:  # type: ignore[no-untyped-def]
+    gen = 0.0
+    raw = engine.raw_connection()
+    try:
+        pg = raw.driver_connection
+        copy_sql = f"COPY e_customer ({', '.join(CUSTOMER_COLUMNS)}) FROM STDIN"
+        with pg.cursor() as cur:
+            # The rows reference existing users/departments by construction: skip the four
+            # per-row foreign-key triggers while loading (needs a superuser, as in the bench).
+            cur.execute("SET session_replication_role = replica")
+            for spent, rows in _batches(maker, created, batch * 10):
+                gen += spent
+                with cur.copy(copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+                pg.commit()
+        with pg.cursor() as cur:
+            cur.execute("RESET session_replication_role")
+        pg.commit()
+    finally:
+        raw.close()
+    return gen
+
+
+def _build_indexes(g, indexes) -> None:  # type: ignore[no-untyped-def]
+    engine = g.db.engine
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("SET maintenance_work_mem = '1GB'")
+            for index in indexes:
+                index.dialect_options["postgresql"]["concurrently"] = False
+                t0 = time.perf_counter()
+                c.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+                say(f"  {index.name}: {time.perf_counter() - t0:.1f}s")
+        return
+    with g.db.unit_of_work() as c:
+        for index in indexes:
+            t0 = time.perf_counter()
+            c.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            say(f"  {index.name}: {time.perf_counter() - t0:.1f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
