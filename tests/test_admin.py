@@ -106,8 +106,11 @@ def test_relabel_require_default_options_and_reorder(platform, system):  # CORE-
 def test_hiding_a_field_keeps_its_data(platform, system):  # CORE-03
     platform.admin.add_field(system, "customer", "old_code", "text", "旧编码")
     record = platform.records.create(system, "customer", customer_data(cf_old_code="A-1"))
+    platform.records.update(system, "customer", record["id"], {"cf_old_code": "A-2"}, version=1)
     platform.admin.hide_field(system, "customer", "cf_old_code")
     assert "cf_old_code" not in platform.records.get(system, "customer", record["id"])
+    for entry in platform.records.history(system, "customer", record["id"]):
+        assert "cf_old_code" not in entry["changes"]  # hidden data never leaves via history
     with pytest.raises(QueryError):
         platform.records.query(
             system, "customer", {"field": "cf_old_code", "op": "eq", "value": "A-1"}
@@ -118,7 +121,9 @@ def test_hiding_a_field_keeps_its_data(platform, system):  # CORE-03
         )
     assert "cf_old_code" in live_columns(platform, "e_customer")
     platform.admin.show_field(system, "customer", "cf_old_code")
-    assert platform.records.get(system, "customer", record["id"])["cf_old_code"] == "A-1"
+    assert platform.records.get(system, "customer", record["id"])["cf_old_code"] == "A-2"
+    changes = platform.records.history(system, "customer", record["id"])[-1]["changes"]
+    assert changes == {"cf_old_code": ["A-1", "A-2"]}
 
 
 @pytest.mark.parametrize(

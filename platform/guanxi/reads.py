@@ -160,28 +160,32 @@ class RecordReader:
         return rows
 
     def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
-        """Change history (DATA-05) of a record the actor may see, oldest first."""
+        """Change history (DATA-05) of a record the actor may see, oldest first. Diffs show only
+        fields the record shows: a hidden field's old values do not leak through history."""
         with self.db.read() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "view")
-            self._fetch(connection, snapshot, entity, record_id, actor, "view")
+            entity = self._readable(connection, actor, entity_name, record_id)
+            visible = {key for key, _is_list in self._shape(entity)}
             rows = connection.execute(
                 sa.select(history)
                 .where(history.c.entity == entity.name, history.c.record_id == record_id)
                 .order_by(history.c.id)
             )
-            return [dict(row._mapping) for row in rows]
+            entries = []
+            for row in rows.mappings():
+                entry = dict(row)
+                entry["changes"] = {k: v for k, v in row["changes"].items() if k in visible}
+                entry["field_reasons"] = {
+                    k: v for k, v in (row["field_reasons"] or {}).items() if k in visible
+                }
+                entries.append(entry)
+            return entries
 
     def stage_history(
         self, actor: Actor, entity_name: str, record_id: int, field: str
     ) -> list[dict[str, Any]]:
         """Stage entries with time spent in each (CORE-06); the current stage's left_at is None."""
         with self.db.read() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "view")
-            self._fetch(connection, snapshot, entity, record_id, actor, "view")
+            entity = self._readable(connection, actor, entity_name, record_id)
             rows = connection.execute(
                 sa.select(stage_history)
                 .where(
@@ -191,13 +195,23 @@ class RecordReader:
                 )
                 .order_by(stage_history.c.id)
             )
-            entries = [dict(row._mapping) for row in rows]
+            entries = [dict(row) for row in rows.mappings()]
         now = clock.now_utc()
         for entry in entries:
             entry["seconds_in_stage"] = (
                 (entry["left_at"] or now) - entry["entered_at"]
             ).total_seconds()
         return entries
+
+    def _readable(
+        self, connection: Connection, actor: Actor, entity_name: str, record_id: int
+    ) -> EntityDef:
+        """The entity, once the actor may view the module and this record (else NotFound)."""
+        snapshot = self.registry.snapshot(connection)
+        entity = snapshot.entity(entity_name)
+        self.authorizer.check_module(actor, entity, "view")
+        self._fetch(connection, snapshot, entity, record_id, actor, "view")
+        return entity
 
     # -- shared helpers --------------------------------------------------------------------
 
