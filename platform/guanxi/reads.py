@@ -90,12 +90,36 @@ class RecordReader:
                         _("Use the page cursor for pages beyond 100,000 rows"), code="bad_offset"
                     )
                 statement = statement.offset(offset)
-            rows = [dict(row) for row in connection.execute(statement).mappings().all()]
-            more = len(rows) > limit
-            rows = rows[:limit]
-            records = self._attach_tags(connection, entity, rows)
+            rows = self._page_rows(connection, entity, compiler, keys, statement)
+        more = len(rows) > limit
+        rows = rows[:limit]
         cursor = encode_cursor([rows[-1][k.field] for k in keys]) if more and rows else None
-        return Page(records, cursor, limit)
+        return Page(rows, cursor, limit)
+
+    def _page_rows(
+        self,
+        connection: Connection,
+        entity: EntityDef,
+        compiler: Any,
+        keys: list[Any],
+        statement: sa.Select[Any],
+    ) -> list[dict[str, Any]]:
+        """Run a page query; with a tags field, the page's tags come in the same statement
+        (aggregated per row of the already-limited page, so never for rows outside it)."""
+        tag_fields = self._tag_fields(entity)
+        if not tag_fields:
+            return [dict(row) for row in connection.execute(statement).mappings().all()]
+        page = statement.subquery("page")
+        tags = tagging.tags_column(entity.name, page.c.id).label("gx_tags")
+        outer = sa.select(page, tags).order_by(*compiler.order_by(keys, page.c))
+        rows = []
+        for mapping in connection.execute(outer).mappings().all():
+            row = dict(mapping)
+            codes = row.pop("gx_tags")
+            for field in tag_fields:
+                row[field.key] = sorted(codes.split("|")) if codes else []
+            rows.append(row)
+        return rows
 
     def count(
         self,
@@ -131,7 +155,7 @@ class RecordReader:
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         """Grouped figures, e.g. group_by=["stage"], measures=[("sum", "amount")], within scope."""
-        with self.db.read() as connection:
+        with self.db.read(transaction=True) as connection:
             snapshot = self.registry.snapshot(connection)
             entity = snapshot.entity(entity_name)
             self.authorizer.check_module(actor, entity, "view")

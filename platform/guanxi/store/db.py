@@ -94,8 +94,12 @@ class Database:
             _write_intent.reset(token)
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, *, transaction: bool = False) -> Iterator[Connection]:
+        """A connection for reads. On PostgreSQL it runs in autocommit unless `transaction`
+        is asked for: no BEGIN/ROLLBACK round trips (~0.5 ms per call on loopback)."""
         with self.engine.connect() as connection:
+            if not transaction and self.dialect == "postgresql":
+                connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
 
     def dispose(self) -> None:

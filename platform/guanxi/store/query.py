@@ -174,12 +174,14 @@ class QueryCompiler:
             keys.append(SortKey("id", keys[-1].descending))  # a total order for stable pages
         return keys
 
-    def order_by(self, keys: list[SortKey]) -> list[sa.ColumnElement[Any]]:
+    def order_by(self, keys: list[SortKey], columns: Any = None) -> list[sa.ColumnElement[Any]]:
+        """ORDER BY for the keys, on the table or on `columns` of a subquery wrapping it."""
+        source = self.table.c if columns is None else columns
         clauses = []
         for key in keys:
-            column = self.table.c[key.field]
+            column = source[key.field]
             ordered = column.desc() if key.descending else column.asc()
-            if column.nullable:
+            if self.table.c[key.field].nullable:
                 # NULL sorts as the largest value on both databases (PostgreSQL's default).
                 ordered = ordered.nulls_first() if key.descending else ordered.nulls_last()
             clauses.append(ordered)

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from guanxi.store.system_tables import tag, tag_link
+
+
+def tags_column(entity: str, record_id: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+    """A correlated "a|b|c" of a record's tag codes (group_concat / string_agg)."""
+    return (
+        sa.select(sa.func.aggregate_strings(tag.c.code, "|"))
+        .select_from(tag_link.join(tag, tag.c.id == tag_link.c.tag_id))
+        .where(tag_link.c.entity == entity, tag_link.c.record_id == record_id)
+        .scalar_subquery()
+    )
 
 
 def tags_for(
