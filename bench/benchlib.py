@@ -22,6 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from guanxi.meta.entity import SYSTEM_FIELDS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "sqlite:////tmp/guanxi-bench/bench.db"
 NOW = datetime(2026, 11, 22, 8, 0, 0)  # "today" of the benchmark data (UTC, naive)
@@ -163,16 +165,7 @@ DEPARTMENTS = (
 
 # Columns the seeder fills (system columns + every stored field of customer), in COPY order.
 CUSTOMER_COLUMNS = (
-    "id",
-    "number",
-    "owner_id",
-    "department_id",
-    "created_by",
-    "created_at",
-    "updated_by",
-    "updated_at",
-    "version",
-    "locked",
+    *SYSTEM_FIELDS,
     "name",
     "company",
     "mobile",

@@ -35,6 +35,18 @@ def _exists_statement(table_name: str) -> sa.Select[Any]:
     return sa.select(target.c.id).where(target.c.id == sa.bindparam("id"))
 
 
+def _unique_error(field: FieldDef) -> FieldError:
+    return FieldError(
+        field.key, "unique", _("{field} is already used by another record", field=field.label)
+    )
+
+
+def _reference_error(field: FieldDef) -> FieldError:
+    return FieldError(
+        field.key, "reference", _("{field}: the chosen record does not exist", field=field.label)
+    )
+
+
 class RecordChecks:
     def __init__(self, platform: Guanxi, tag_fields: Callable[[EntityDef], list[FieldDef]]) -> None:
         self.platform = platform
@@ -142,13 +154,7 @@ class RecordChecks:
             if known.get(field.type) == value:
                 continue
             if connection.execute(_exists_statement(target), {"id": value}).first() is None:
-                errors.append(
-                    FieldError(
-                        field.key,
-                        "reference",
-                        _("{field}: the chosen record does not exist", field=field.label),
-                    )
-                )
+                errors.append(_reference_error(field))
         return errors
 
     def unique_errors(
@@ -173,13 +179,7 @@ class RecordChecks:
             if old is not None:
                 query = query.where(table.c.id != old["id"])
             if connection.execute(query.limit(1)).first() is not None:
-                errors.append(
-                    FieldError(
-                        field.key,
-                        "unique",
-                        _("{field} is already used by another record", field=field.label),
-                    )
-                )
+                errors.append(_unique_error(field))
         return errors
 
     def tag_errors(
@@ -224,15 +224,7 @@ class RecordChecks:
         text = str(error.orig).lower()
         for field in entity.input_fields:
             if field.unique and field.column in text:
-                return ValidationFailed(
-                    [
-                        FieldError(
-                            field.key,
-                            "unique",
-                            _("{field} is already used by another record", field=field.label),
-                        )
-                    ]
-                )
+                return ValidationFailed([_unique_error(field)])
         log.warning("integrity error on %s: %s", entity.name, error.orig)
         return ValidationFailed(
             [FieldError(None, "integrity", _("The record conflicts with existing data"))]
