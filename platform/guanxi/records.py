@@ -89,7 +89,9 @@ class RecordService(RecordReader):
         table = snapshot.tables[entity.name]
         number_field = entity.field("number")
         number_format = number_field.number_format or entity.number_format
-        row = {key: value for key, value in record.items() if key in table.c}
+        # Every column, NULL where absent: one statement shape, so SQLAlchemy compiles the
+        # INSERT once instead of once per combination of filled fields (~0.3 ms each).
+        row = {column.key: record.get(column.key) for column in table.columns if column.key != "id"}
         row.update(
             number=numbering.allocate(
                 connection, entity.name, "number", number_format, clock.to_local(now)
