@@ -59,6 +59,9 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA cache_size=-65536")
+        # Memory-mapped reads share the OS page cache across pooled connections instead of
+        # copying pages into each connection's cache: creates on a 1M-row table 591 -> 874/s.
+        cursor.execute("PRAGMA mmap_size=1073741824")
         cursor.close()
 
     @event.listens_for(engine, "begin")
