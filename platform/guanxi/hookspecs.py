@@ -109,5 +109,10 @@ def delete_record(
 
 
 @hookspec
-def query_conditions(platform: Any, actor: Actor, entity: EntityDef) -> list[dict[str, Any]] | None:
-    """Return filter trees (the query language of store/query.py) every read must satisfy."""
+def query_conditions(
+    platform: Any, actor: Actor, entity: EntityDef, action: str
+) -> list[dict[str, Any]] | None:
+    """Return filter trees (the query language of store/query.py) every read must satisfy.
+
+    :param action: why rows are read: "view" (lists, counts, gets), "edit" or "delete".
+    """

@@ -172,8 +172,12 @@ class RecordReader:
                     )
                 groups.append(table.c[field.column].label(field.key))
             columns = list(groups)
-            for function, key in measures:
-                columns.append(self._measure(compiler, table, function, key))
+            for measure in measures:
+                if not isinstance(measure, list | tuple) or len(measure) != 2:
+                    raise QueryError(
+                        _('A measure is a pair such as ("sum", "amount")'), code="bad_measure"
+                    )
+                columns.append(self._measure(compiler, table, *measure))
             where = self._where(compiler, actor, entity, filters, None, "view")
             statement = sa.select(*columns).where(where).group_by(*groups).limit(check_limit(limit))
             if connection.dialect.name == "postgresql":
@@ -210,6 +214,13 @@ class RecordReader:
         """Stage entries with time spent in each (CORE-06); the current stage's left_at is None."""
         with self.db.read() as connection:
             entity = self._readable(connection, actor, entity_name, record_id)
+            stage_field = entity.get_field(field)
+            if stage_field is None or stage_field.hidden or field not in entity.pipelines:
+                raise QueryError(
+                    _("'{key}' is not a stage field", key=str(field)),
+                    field=str(field),
+                    code="bad_field",
+                )
             rows = connection.execute(
                 sa.select(stage_history)
                 .where(
@@ -288,17 +299,25 @@ class RecordReader:
     def _scope_filters(self, actor: Actor, entity: EntityDef, action: str) -> list[Any]:
         filters = list(self.authorizer.scope_filters(actor, entity, action))
         for found in self.pm.hook.query_conditions(
-            platform=self.platform, actor=actor, entity=entity
+            platform=self.platform, actor=actor, entity=entity, action=action
         ):
             filters.extend(found or [])
         return filters
 
     def _search_filter(self, entity: EntityDef, text: str) -> dict[str, Any]:
-        searchable = [f for f in entity.visible_fields if f.search or f.key == "number"]
-        if entity.title_field not in [f.key for f in searchable] and entity.get_field(
-            entity.title_field
+        searchable = [
+            f
+            for f in entity.visible_fields
+            if (f.search or f.key == "number") and "contains" in self.types.for_field(f).operators
+        ]
+        title = entity.get_field(entity.title_field)
+        if (
+            title is not None
+            and title not in searchable
+            and not title.hidden
+            and "contains" in self.types.for_field(title).operators
         ):
-            searchable.append(entity.field(entity.title_field))
+            searchable.append(title)
         return {"or": [{"field": f.key, "op": "contains", "value": text} for f in searchable]}
 
     def _fetch(

@@ -108,10 +108,13 @@ class RecordChecks:
         reason: str | None,
     ) -> list[FieldError]:
         validator = self.validators.for_entity(entity)
+        # On update only the changed values meet the schema: a value that an admin's later
+        # change made invalid (a removed option, a shorter maximum) must not block editing
+        # other fields. Required fields are always checked.
         document = {
-            f.key: self.types.for_field(f).to_json(record[f.key])
+            f.key: self.types.for_field(f).schema_value(record[f.key])
             for f in entity.input_fields
-            if f.key in record
+            if f.key in record and (old is None or record[f.key] != old.get(f.key))
         }
         errors = validator.required_errors(record) + validator.errors(document)
         errors += self.reference_errors(connection, snapshot, entity, record, old, actor)

@@ -325,6 +325,8 @@ class RecordService(RecordReader):
             old = self._fetch(
                 connection, snapshot, entity, record_id, actor, "delete", for_update=True
             )
+            if old["locked"]:  # again, inside the transaction: a lock may have come in between
+                raise LockedError(_("This record is locked; unlock it to delete"))
             self._delete_tree(connection, snapshot, entity, old, actor, reason, events, depth=0)
         self._after_commit(events)
         return "deleted"
@@ -367,6 +369,13 @@ class RecordService(RecordReader):
                                 ),
                             )
                         ]
+                    )
+                if any(child["locked"] for child in children):
+                    raise LockedError(
+                        _(
+                            "A related {entity} record is locked; unlock it first",
+                            entity=child_entity.label,
+                        )
                     )
                 for child in children:
                     child = self._with_tags(connection, child_entity, child)

@@ -4,7 +4,9 @@ metadata version is bumped so every worker reloads."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -16,9 +18,11 @@ from guanxi.actor import Actor
 from guanxi.errors import MetadataError
 from guanxi.i18n import _
 from guanxi.meta import tags as tag_store
-from guanxi.meta.entity import CUSTOM_PREFIX, SYSTEM_FIELDS, EntityDef, FieldDef
+from guanxi.meta.entity import CUSTOM_PREFIX, SYSTEM_FIELDS, EntityDef, FieldDef, Option
 from guanxi.meta.field_types import FieldValueError
 from guanxi.meta.loader import (
+    CONSTRAINTS,
+    LAYOUT,
     PIPELINE,
     build_field,
     check_document,
@@ -33,6 +37,7 @@ from guanxi.store.system_tables import (
     meta_layout,
     meta_pipeline,
 )
+from guanxi.validation import EntityValidator
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
@@ -96,9 +101,10 @@ class MetadataAdmin:
         self, actor: Actor, entity_name: str, key: str, type: str, label: Any, **spec: Any
     ) -> FieldDef:
         """Add a custom field; it gets the `cf_` prefix and a real column at once."""
+        check_field_key(key)
         key = key if key.startswith(CUSTOM_PREFIX) else CUSTOM_PREFIX + key
         check_field_key(key)
-        definition = {"type": type, "label": as_label(label), "custom": True, **spec}
+        definition = {**spec, "type": type, "label": as_label(label), "custom": True}
         if "options" in definition:
             definition["options"] = as_options(definition["options"])
 
@@ -228,8 +234,36 @@ class MetadataAdmin:
             raise MetadataError(
                 _("A module has at most one tags field"), field="type", code="bad_type"
             )
+        if "constraints" in spec:
+            problem = next(Draft202012Validator(CONSTRAINTS).iter_errors(spec["constraints"]), None)
+            if problem is None and "pattern" in spec["constraints"]:
+                try:
+                    re.compile(spec["constraints"]["pattern"])
+                except re.error as error:
+                    problem = error
+            if problem is not None:
+                raise MetadataError(
+                    _(
+                        "Invalid field setting {where}: {problem}",
+                        where="constraints",
+                        problem=getattr(problem, "message", str(problem)),
+                    ),
+                    field="constraints",
+                    code="bad_constraints",
+                )
+        if spec.get("search") and "contains" not in self.types.get(spec["type"]).operators:
+            raise MetadataError(
+                _("Only text fields can be searched"), field="search", code="bad_search"
+            )
         if spec.get("default") is not None:
             field = build_field(key, {**spec, "position": 0})
+            if key in entity.pipelines:  # a stage field's options are its pipeline's stages
+                field = replace(
+                    field,
+                    options=tuple(
+                        Option(s.code, dict(s.label)) for s in entity.pipelines[key].stages
+                    ),
+                )
             try:
                 self.types.for_field(field).parse(spec["default"], field)
             except FieldValueError as error:
@@ -336,6 +370,10 @@ class MetadataAdmin:
         reason_required: bool = False,
     ) -> EntityDef:
         """Replace the stages of a stage field (CORE-06): order, probability, rules."""
+        if not isinstance(stages, list | tuple) or not all(isinstance(s, Mapping) for s in stages):
+            raise MetadataError(
+                _("Invalid stages: {problem}", problem="a list of stages"), field="stages"
+            )
         definition = {
             "reason_required": reason_required,
             "stages": [{**s, "label": as_label(s.get("label", s.get("code")))} for s in stages],
@@ -385,6 +423,16 @@ class MetadataAdmin:
         """Sections and field order for detail/form, related lists for detail (CORE-08)."""
         if kind not in ("detail", "form", "list"):
             raise MetadataError(_("A layout is for detail, form or list"), field="kind")
+        problem = next(Draft202012Validator(LAYOUT).iter_errors(definition), None)
+        if problem is not None:
+            raise MetadataError(
+                _(
+                    "Invalid field setting {where}: {problem}",
+                    where="layout",
+                    problem=problem.message,
+                ),
+                field="layout",
+            )
 
         def write(connection: Connection, snapshot: Snapshot) -> None:
             entity = snapshot.entity(entity_name)
@@ -453,9 +501,18 @@ class MetadataAdmin:
         self.platform.authorizer.check_admin(actor)
         report = SyncReport()
         with self.db.unit_of_work() as connection:
-            write(connection, self.registry.snapshot(connection))
+            # Bumping first locks the version row (PostgreSQL): admin edits run one at a time,
+            # so two concurrent edits never read the same overlay and overwrite each other.
             version = bump_version(connection)
+            write(connection, self.registry.load_uncommitted(connection, version))
             snapshot = self.registry.load_uncommitted(connection, version)
+            try:  # the changed module must still compile into a validator
+                EntityValidator(snapshot.entity(entity_name), self.types)
+            except Exception as error:
+                raise MetadataError(
+                    _("The module definition is invalid: {problem}", problem=str(error)),
+                    code="bad_module",
+                ) from None
             table = snapshot.tables[entity_name]
             budget = self.platform.settings.column_budget
             if len(table.columns) > budget:

@@ -71,6 +71,10 @@ class FieldType:
     def to_json(self, value: Any) -> Any:
         return value
 
+    def schema_value(self, value: Any) -> Any:
+        """The value as the JSON Schema validator checks it (numbers stay numbers)."""
+        return self.to_json(value)
+
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
         return "" if value is None else str(value)
 
@@ -161,12 +165,15 @@ _STANDARD_FILTERS: dict[str, Callable[[sa.ColumnElement[Any], Any], sa.ColumnEle
     "between": _between,
     "is_empty": lambda c, v: _empty(c),
     "not_empty": lambda c, v: sa.not_(_empty(c)),
-    "contains": lambda c, v: CaseInsensitiveLike(c, f"%{like_escape(v)}%"),
-    "not_contains": lambda c, v: sa.or_(
-        sa.not_(CaseInsensitiveLike(c, f"%{like_escape(v)}%")), c.is_(None)
+    # An empty search text is no condition (an empty search box), never an error.
+    "contains": lambda c, v: CaseInsensitiveLike(c, f"%{like_escape(v)}%") if v else sa.true(),
+    "not_contains": lambda c, v: (
+        sa.or_(sa.not_(CaseInsensitiveLike(c, f"%{like_escape(v)}%")), c.is_(None))
+        if v
+        else sa.true()
     ),
-    "starts_with": lambda c, v: CaseInsensitiveLike(c, f"{like_escape(v)}%"),
-    "ends_with": lambda c, v: CaseInsensitiveLike(c, f"%{like_escape(v)}"),
+    "starts_with": lambda c, v: CaseInsensitiveLike(c, f"{like_escape(v)}%") if v else sa.true(),
+    "ends_with": lambda c, v: CaseInsensitiveLike(c, f"%{like_escape(v)}") if v else sa.true(),
 }
 
 

@@ -61,6 +61,48 @@ STAGE = {
     "required": ["code", "label"],
     "additionalProperties": False,
 }
+CONSTRAINTS = {
+    "type": "object",
+    "properties": {
+        "maxLength": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "minLength": {"type": "integer", "minimum": 0},
+        "pattern": {"type": "string", "maxLength": 500},
+        "minimum": {"type": "number"},
+        "maximum": {"type": "number"},
+        "exclusiveMinimum": {"type": "number"},
+        "exclusiveMaximum": {"type": "number"},
+        "multipleOf": {"type": "number", "exclusiveMinimum": 0},
+        "maxItems": {"type": "integer", "minimum": 0},
+        "minItems": {"type": "integer", "minimum": 0},
+        "format": {"enum": ["email", "uri", "date", "date-time"]},
+    },
+    "additionalProperties": False,
+}
+LAYOUT = {
+    "type": "object",
+    "properties": {
+        "sections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string"},
+                    "label": {"type": ["string", "object"]},
+                    "fields": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "related": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"entity": {"type": "string"}, "field": {"type": "string"}},
+                "required": ["entity"],
+            },
+        },
+        "columns": {"type": "array", "items": {"type": "string"}},
+    },
+}
 PIPELINE = {
     "type": "object",
     "properties": {
@@ -204,6 +246,13 @@ def check_document(source: str, document: Any, type_names: Iterable[str]) -> lis
             problems.extend(
                 _check_pipeline(
                     source, where + "/x-guanxi/pipeline", spec.get("pipeline"), properties
+                )
+            )
+        constraints = {k: prop[k] for k in (*CONSTRAINT_KEYWORDS, "format") if k in prop}
+        for error in Draft202012Validator(CONSTRAINTS).iter_errors(constraints):
+            problems.append(
+                SchemaProblem(
+                    source, f"{where}/{'/'.join(map(str, error.absolute_path))}", error.message
                 )
             )
         if spec["type"] == "autonumber":

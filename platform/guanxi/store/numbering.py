@@ -18,10 +18,20 @@ ALLOWED_PLACEHOLDERS = frozenset({"seq", "yyyy", "yy", "mm", "dd"})
 
 def check_format(number_format: str) -> list[str]:
     """Problems with a number format, e.g. a missing {seq}; empty when it is fine."""
+    if not isinstance(number_format, str):
+        return ["the format must be text"]
     names = set(_PLACEHOLDER.findall(number_format))
     problems = [f"unknown placeholder {{{name}}}" for name in sorted(names - ALLOWED_PLACEHOLDERS)]
     if "seq" not in names:
         problems.append("the format needs {seq}")
+    if problems:
+        return problems
+    try:  # the largest number a format must still hold
+        sample = number_format.format(seq=10**9, yyyy="2026", yy="26", mm="12", dd="31")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        return [f"the format cannot be applied: {error}"]
+    if len(sample) > 40:
+        problems.append("a number may have at most 40 characters")
     return problems
 
 

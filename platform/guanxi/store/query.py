@@ -192,9 +192,15 @@ class QueryCompiler:
         leading range on k1 lets the database walk one index range instead of OR-merging."""
         values = decode_cursor(cursor, len(keys))
         columns = [self.table.c[k.field] for k in keys]
-        values = [
-            self._cursor_value(column, value) for column, value in zip(columns, values, strict=True)
-        ]
+        try:
+            values = [
+                self._cursor_value(column, value)
+                for column, value in zip(columns, values, strict=True)
+            ]
+        except (ValueError, TypeError, ArithmeticError):
+            raise QueryError(
+                _("The page cursor is invalid or belongs to another sort"), code="bad_cursor"
+            ) from None
         condition: sa.ColumnElement[bool] = _beyond(columns[-1], values[-1], keys[-1].descending)
         for column, value, key in reversed(list(zip(columns, values, keys, strict=True))[:-1]):
             condition = sa.and_(
@@ -204,8 +210,15 @@ class QueryCompiler:
         return condition
 
     def _cursor_value(self, column: sa.Column[Any], value: Any) -> Any:
+        """Decode one cursor value with the column's type; anything else is a tampered cursor."""
         if value is None:
             return None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise TypeError(value)
+        if isinstance(column.type, sa.Integer) and not isinstance(value, int):
+            raise TypeError(value)
+        if isinstance(column.type, sa.String) and not isinstance(value, str):
+            raise TypeError(value)
         if isinstance(column.type, sa.DateTime):
             return datetime.fromisoformat(value)
         if isinstance(column.type, sa.Date):

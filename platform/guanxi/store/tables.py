@@ -72,7 +72,8 @@ def build_table(
                 field.column, types.get(field.type).column_type(field), *column_args, nullable=True
             )
         )
-    table = sa.Table(entity.table, metadata, *columns)
+    # AUTOINCREMENT: SQLite must never hand a deleted record's id (and history) to a new one.
+    table = sa.Table(entity.table, metadata, *columns, sqlite_autoincrement=True)
     for index_columns, unique in wanted_indexes(entity, types, dialect):
         sa.Index(
             index_name("ux" if unique else "ix", entity.table, index_columns),

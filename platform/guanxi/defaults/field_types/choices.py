@@ -64,6 +64,8 @@ class SelectType(FieldType):
     def parse(self, value: Any, field: FieldDef) -> Any:
         if value is None or value == "":
             return None
+        if not isinstance(value, str | int | float):
+            raise FieldValueError("option", _("Not one of the options of this field"))
         text = normalize_text(value)
         for option in field.options:
             if option.matches(text):
@@ -98,10 +100,13 @@ class MultiSelectType(SelectType):
     def parse(self, value: Any, field: FieldDef) -> Any:
         if value is None or value == "" or value == []:
             return None
-        items = value
         if isinstance(value, str):
             stripped = value.strip("|")
             items = re.split(r"[|,，、;；]", stripped) if stripped else []
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            raise FieldValueError("type", _("Choose from the options of this field"))
         codes = sorted(
             {super(MultiSelectType, self).parse(v, field) for v in items if str(v).strip()}
         )
@@ -156,8 +161,16 @@ class TagsType(FieldType):
     def parse(self, value: Any, field: FieldDef) -> Any:
         if value is None or value == "":
             return []
-        items = re.split(r"[,，、;；|]", value) if isinstance(value, str) else list(value)
-        return sorted({normalize_text(item) for item in items if str(item).strip()})
+        if isinstance(value, str):
+            items = re.split(r"[,，、;；|]", value)
+        elif isinstance(value, list | tuple) and all(isinstance(i, str) for i in value):
+            items = list(value)
+        else:
+            raise FieldValueError("type", _("Tags must be a list of tag codes"))
+        codes = {normalize_text(item) for item in items if item.strip()}
+        if any(len(code) > 64 for code in codes):
+            raise FieldValueError("type", _("Tags must be a list of tag codes"))
+        return sorted(codes)
 
     def parse_filter_value(self, op: str, value: Any, field: FieldDef) -> Any:
         return value if op in ("is_empty", "not_empty") else self.parse(value, field)

@@ -40,6 +40,16 @@ def parse_date_text(text: str) -> date:
     raise FieldValueError("date", _("Must be a date such as 2024-03-05"))
 
 
+def _safe(convert: Any) -> Any:
+    """Run a conversion; dates at the edge of the calendar (year 1, 9999 with a zone) overflow."""
+    try:
+        return convert()
+    except FieldValueError:
+        raise
+    except (OverflowError, ValueError):
+        raise FieldValueError("date", _("The date is out of range")) from None
+
+
 class DateType(FieldType):
     name = "date"
     widget = "date"
@@ -56,12 +66,20 @@ class DateType(FieldType):
         if value is None or value == "":
             return None
         if isinstance(value, datetime):
-            return clock.to_local(clock.to_utc(value)).date()
+            return _safe(lambda: clock.to_local(clock.to_utc(value)).date())
         if isinstance(value, date):
             return value
+        if not isinstance(value, str):
+            raise FieldValueError("date", _("Must be a date such as 2024-03-05"))
         text = normalize_text(value)
         if "T" in text or " " in text:
-            text = text.replace("T", " ").split(" ")[0]
+            try:  # an instant with a zone is the local (business) day of that instant
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                return parse_date_text(text.replace("T", " ").split(" ")[0])
+            if moment.tzinfo is None:
+                return moment.date()
+            return _safe(lambda: clock.to_local(clock.to_utc(moment)).date())
         return parse_date_text(text)
 
     def to_json(self, value: Any) -> Any:
@@ -98,10 +116,15 @@ class DateTimeType(FieldType):
     def parse(self, value: Any, field: FieldDef) -> Any:
         if value is None or value == "":
             return None
+        return _safe(lambda: self._parse(value))
+
+    def _parse(self, value: Any) -> Any:
         if isinstance(value, datetime):
             return clock.to_utc(value)
         if isinstance(value, date):
             return clock.local_midnight_utc(value)
+        if not isinstance(value, str):
+            raise FieldValueError("datetime", _("Must be a date and time such as 2024-03-05 14:30"))
         text = normalize_text(value).replace("Z", "+00:00")
         text = re.sub(r"^(\d{4})年(\d{1,2})月(\d{1,2})日\s*", r"\1-\2-\3 ", text).replace("/", "-")
         try:

@@ -19,6 +19,23 @@ from guanxi.meta.field_types import (
 )
 
 _BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
+MAX_INTEGER = 2**63 - 1
+
+
+def bounded_decimal(value: Any, message: Any) -> Decimal:
+    """A finite Decimal of at most 18 integer digits: "inf", "NaN" and "1e2000000" (which
+    would take minutes to expand) are refused before any arithmetic."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise FieldValueError("type", message)
+    try:
+        number = Decimal(normalize_text(value).replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise FieldValueError("type", message) from None
+    if not number.is_finite():
+        raise FieldValueError("type", message)
+    if number.adjusted() >= 18:
+        raise FieldValueError("range", _("The number is too large"))
+    return number
 
 
 class IntegerType(FieldType):
@@ -37,12 +54,7 @@ class IntegerType(FieldType):
     def parse(self, value: Any, field: FieldDef) -> Any:
         if value is None or value == "":
             return None
-        if isinstance(value, bool):
-            raise FieldValueError("type", _("Must be a whole number"))
-        try:
-            number = Decimal(normalize_text(value).replace(",", ""))
-        except InvalidOperation:
-            raise FieldValueError("type", _("Must be a whole number")) from None
+        number = bounded_decimal(value, _("Must be a whole number"))
         if number != number.to_integral_value():
             raise FieldValueError("type", _("Must be a whole number"))
         return int(number)
@@ -66,21 +78,22 @@ class DecimalType(FieldType):
     def parse(self, value: Any, field: FieldDef) -> Any:
         if value is None or value == "":
             return None
-        if isinstance(value, bool):
-            raise FieldValueError("type", _("Must be a number"))
-        text = normalize_text(value).replace(",", "")
-        for char in self.strip_chars:
-            text = text.replace(char, "")
-        try:
-            number = Decimal(text.strip())
-        except InvalidOperation:
-            raise FieldValueError("type", _("Must be a number")) from None
-        if not number.is_finite() or abs(number) >= Decimal(10) ** 14:
+        text = value
+        if isinstance(value, str):
+            text = normalize_text(value)
+            for char in self.strip_chars:
+                text = text.replace(char, "")
+        number = bounded_decimal(text, _("Must be a number"))
+        if abs(number) >= Decimal(10) ** 14:
             raise FieldValueError("range", _("The number is too large"))
         scale = int(field.settings.get("scale", self.scale))
         return number.quantize(Decimal(1).scaleb(-scale))
 
     def to_json(self, value: Any) -> Any:
+        """Exact text ("12000.50"): history, copies and the API must not round through float."""
+        return None if value is None else str(value)
+
+    def schema_value(self, value: Any) -> Any:
         return None if value is None else float(value)
 
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:

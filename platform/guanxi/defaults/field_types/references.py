@@ -37,9 +37,9 @@ class ReferenceType(FieldType):
             value = value["id"]
         try:
             number = int(normalize_text(value))
-        except ValueError:
+        except (ValueError, TypeError):
             raise FieldValueError("reference", _("Must be the id of a record")) from None
-        if number < 1:
+        if number < 1 or number > 2**63 - 1:
             raise FieldValueError("reference", _("Must be the id of a record"))
         return number
 

@@ -43,6 +43,8 @@ class TextType(FieldType):
         if isinstance(value, dict | list):
             raise FieldValueError("type", _("Must be text"))
         text = str(value).strip()
+        if "\x00" in text:  # PostgreSQL text cannot hold NUL; SQLite would truncate at it
+            raise FieldValueError("type", _("Must be text"))
         return text or None
 
 
