@@ -205,13 +205,14 @@ def main() -> int:
     def sql_f2(p: dict[str, Any], last: Any) -> tuple[str, list[Any]]:
         w, v = where_a(p)
         created, name, rid = last
+        # The predicate the layer generates (store/query.py `after`), written by hand.
         keyset = (
-            "(created_at < ? OR (created_at = ? AND (name > ? OR name IS NULL))"
-            " OR (created_at = ? AND name = ? AND id > ?))"
+            "(created_at <= ? AND (created_at < ? OR ((name >= ? OR name IS NULL)"
+            " AND ((name > ? OR name IS NULL) OR id > ?))))"
         )
         return (
             f"SELECT * FROM e_customer WHERE {w} AND {keyset} {ORDER_A} LIMIT {PAGE + 1}",
-            [*v, created, created, name, created, name, rid],
+            [*v, created, created, name, name, rid],
         )
 
     def layer_f(p: dict[str, Any]) -> tuple[Any, Any]:
