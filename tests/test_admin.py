@@ -266,3 +266,13 @@ def test_layouts_are_stored_and_checked(platform, system):  # CORE-08
         platform.admin.set_layout(
             system, "customer", "detail", {"sections": [{"fields": ["nosuch"]}]}
         )
+
+
+def test_hidden_tags_field_never_leaves_through_pages_or_gets(platform, system):  # CORE-03
+    platform.admin.add_tag_group(system, "customer", "behaviour", "行为标签")
+    platform.admin.add_tag(system, "customer", "behaviour", "vip", "VIP")
+    record = platform.records.create(system, "customer", customer_data(tags=["vip"]))
+    platform.admin.hide_field(system, "customer", "tags")
+    page = platform.records.query(system, "customer")
+    assert "tags" not in page.rows[0]
+    assert "tags" not in platform.records.get(system, "customer", record["id"])

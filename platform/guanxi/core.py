@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from guanxi.authorization import Authorizer, OpenAuthorizer
-from guanxi.errors import PluginError, SchemaFileError, SchemaProblem
+from guanxi.errors import PluginError, SchemaProblem
 from guanxi.meta.admin import MetadataAdmin
 from guanxi.meta.field_types import FieldTypeRegistry
 from guanxi.meta.loader import read_schema_dir
@@ -107,6 +107,3 @@ def check_schema_files(settings: Settings, type_names: Iterable[str]) -> list[Sc
     from guanxi.meta.loader import check_documents
 
     return check_documents(read_schema_dir(settings.schema_dir), type_names)
-
-
-__all__ = ["Guanxi", "SchemaFileError", "check_schema_files"]

@@ -39,7 +39,6 @@ class RecordReader:
         self.types = platform.types
         self.pm = platform.pm
         self.authorizer = platform.authorizer
-        self._tag_field_cache: dict[tuple[str, int], list[FieldDef]] = {}
         self._shape_cache: dict[tuple[str, int], tuple[tuple[str, bool], ...]] = {}
 
     # -- public reads ----------------------------------------------------------------------
@@ -353,13 +352,8 @@ class RecordReader:
     def _with_tags(
         self, connection: Connection, entity: EntityDef, row: dict[str, Any]
     ) -> dict[str, Any]:
-        return self._present_rows(connection, entity, [row])[0]
-
-    def _present_rows(
-        self, connection: Connection, entity: EntityDef, rows: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Rows holding any columns -> presented records (hidden fields dropped, tags added)."""
-        return [self.present(entity, row) for row in self._attach_tags(connection, entity, rows)]
+        """A row holding any columns -> the presented record (hidden fields dropped, tags added)."""
+        return self.present(entity, self._attach_tags(connection, entity, [row])[0])
 
     def _attach_tags(
         self, connection: Connection, entity: EntityDef, rows: list[dict[str, Any]]
@@ -378,12 +372,9 @@ class RecordReader:
         return [table.c[key] for key, is_list in self._shape(entity) if not is_list]
 
     def _tag_fields(self, entity: EntityDef) -> list[FieldDef]:
-        key = (entity.name, entity.version)
-        found = self._tag_field_cache.get(key)
-        if found is None:
-            found = [f for f in entity.fields if not self.types.for_field(f).stored_in_column]
-            self._tag_field_cache[key] = found
-        return found
+        """Visible fields kept outside the row (tags): derived from the same shape as
+        `present`, so a hidden tags field is neither read nor returned anywhere."""
+        return [entity.field(key) for key, is_list in self._shape(entity) if is_list]
 
     def _measure(self, compiler: Any, table: sa.Table, function: str, key: str | None) -> Any:
         if function not in AGGREGATES:

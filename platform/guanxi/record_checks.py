@@ -147,11 +147,10 @@ class RecordChecks:
         """Referenced records must exist. The actor's own user and department need no lookup,
         which spares two queries on most creates (owner and department default to them)."""
         errors = []
-        entity_tables = {name: e.table for name, e in snapshot.entities.items()}
         known = {"user": actor.user_id, "department": actor.department_id}
         for field in entity.input_fields:
             value = record.get(field.key)
-            target = reference_target(field, entity_tables)
+            target = reference_target(field, snapshot.entity_tables)
             if value is None or target is None or (old is not None and old.get(field.key) == value):
                 continue
             if known.get(field.type) == value:

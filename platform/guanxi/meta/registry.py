@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +39,11 @@ class Snapshot:
     tables: Mapping[str, sa.Table]
     documents: Mapping[str, tuple[str, Mapping[str, Any]]]  # name -> (source, document)
     field_specs: Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+    @cached_property
+    def entity_tables(self) -> dict[str, str]:
+        """Entity name -> table name, for resolving reference targets."""
+        return {name: entity.table for name, entity in self.entities.items()}
 
     def entity(self, name: str) -> EntityDef:
         entity = self.entities.get(name)
