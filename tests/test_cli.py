@@ -1,5 +1,5 @@
 """The `guanxi` command, run as a real process against this test's database:
-check, plugins, init and demo."""
+check, plugins, init, passwd, token, demo and serve."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from guanxi import identity
 from guanxi.actor import Actor
+from guanxi.auth import identity
 from guanxi.core import Guanxi
 from guanxi.plugins import DEFAULT_PLUGINS
 from tests.conftest import TestDatabase as DatabaseFixture  # a Test* name would be collected
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
+ADMIN_PASSWORD = "绿茶-Longjing-2024"
 CORE_TABLES = {"e_customer", "e_contact", "e_followup", "e_task", "e_note"}
 
 
@@ -155,6 +156,7 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
         "guanxi.defaults.field_types": "register_field_types",
         "guanxi.defaults.history": "record_stored",
         "guanxi.defaults.stages": "record_stored, validate_record",
+        "guanxi.defaults.permissions": "register_actions, register_jobs",
     }
 
 
@@ -162,24 +164,95 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
 
 
 def test_init_creates_tables_and_the_first_admin_then_is_idempotent(
-    guanxi: Run, test_db: DatabaseFixture
-) -> None:  # OPS-01, OPS-05: init again never recreates or duplicates
-    first = guanxi("init", "--admin", "boss")
+    guanxi: Run, test_db: DatabaseFixture, make_platform: Callable[..., Guanxi]
+) -> None:  # OPS-01, OPS-05: init again never recreates or duplicates; PERM-09
+    first = guanxi("init", "--admin", "boss", GUANXI_ADMIN_PASSWORD=ADMIN_PASSWORD)
     assert first.returncode == 0, output(first)
     assert "database ready: " in first.stdout
     created = set(re.findall(r"created table (\S+)", first.stdout))
     assert created >= CORE_TABLES
     assert "created first admin user 'boss'" in first.stdout
+    assert ADMIN_PASSWORD not in output(first)
     database = test_db.database()
     with database.read() as connection:
         assert set(sa.inspect(connection).get_table_names()) >= CORE_TABLES
     assert [u["username"] for u in identity.list_users(database)] == ["boss"]
+    platform = make_platform(start=False)
+    _cookie, admin = platform.login.login("boss", ADMIN_PASSWORD)
+    assert "admin" in admin.roles
 
-    again = guanxi("init", "--admin", "boss")
+    again = guanxi("init", "--admin", "boss")  # no password needed: the admin exists
     assert again.returncode == 0, output(again)
     assert "created table" not in again.stdout
     assert "created first admin" not in again.stdout
     assert [u["username"] for u in identity.list_users(database)] == ["boss"]
+
+
+def test_init_reads_the_admin_password_from_a_file(
+    guanxi: Run, tmp_path: Path, make_platform: Callable[..., Guanxi]
+) -> None:  # PERM-09
+    secret = tmp_path / "admin-password"
+    secret.write_text(ADMIN_PASSWORD + "\n")
+    result = guanxi("init", "--admin", "root_admin", "--admin-password-file", str(secret))
+    assert result.returncode == 0, output(result)
+    platform = make_platform(start=False)
+    _cookie, admin = platform.login.login("root_admin", ADMIN_PASSWORD)
+    assert admin.username == "root_admin" and "admin" in admin.roles
+
+
+def test_init_without_a_password_fails_and_creates_no_user(
+    guanxi: Run, test_db: DatabaseFixture
+) -> None:  # PERM-09: never a default password
+    result = guanxi("init", "--admin", "boss")
+    assert result.returncode != 0
+    assert "no password for the first admin" in result.stderr
+    assert "--admin-password-file" in result.stderr and "GUANXI_ADMIN_PASSWORD" in result.stderr
+    assert identity.list_users(test_db.database()) == []
+
+
+def test_init_refuses_a_weak_admin_password(guanxi: Run, test_db: DatabaseFixture) -> None:
+    result = guanxi("init", "--admin", "boss", GUANXI_ADMIN_PASSWORD="admin123")  # PERM-09
+    assert result.returncode == 1
+    assert "error: The password needs at least 10 characters" in result.stderr
+    assert identity.list_users(test_db.database()) == []
+
+
+# -- passwd and token -----------------------------------------------------------------------
+
+
+def test_passwd_sets_a_password_and_ends_the_users_sessions(
+    guanxi: Run, tmp_path: Path, make_platform: Callable[..., Guanxi]
+) -> None:  # PERM-09
+    assert guanxi("init", "--admin", "boss", GUANXI_ADMIN_PASSWORD=ADMIN_PASSWORD).returncode == 0
+    platform = make_platform(start=False)
+    cookie, _admin = platform.login.login("boss", ADMIN_PASSWORD)
+    new_password = tmp_path / "new-password"
+    new_password.write_text("铁观音-Anxi-1725\n")
+    result = guanxi("passwd", "boss", "--password-file", str(new_password))
+    assert result.returncode == 0, output(result)
+    assert "password of 'boss' set; 1 session(s) ended" in result.stdout
+    assert platform.login.session_actor(cookie) is None
+    assert platform.login.login("boss", "铁观音-Anxi-1725")[1].username == "boss"
+    unknown = guanxi("passwd", "nobody", "--password-file", str(new_password))
+    assert unknown.returncode == 1 and "No such user" in unknown.stderr
+
+
+def test_token_create_list_and_revoke(
+    guanxi: Run, make_platform: Callable[..., Guanxi]
+) -> None:  # PERM-09
+    assert guanxi("init", "--admin", "boss", GUANXI_ADMIN_PASSWORD=ADMIN_PASSWORD).returncode == 0
+    created = guanxi("token", "create", "boss", "ERP sync", "--days", "30")
+    assert created.returncode == 0, output(created)
+    token_id, token = re.search(r"token (\d+) .*\n(gx_\S+)", created.stdout).groups()
+    platform = make_platform(start=False)
+    assert platform.login.token_actor(token).username == "boss"
+    listed = guanxi("token", "list", "boss")
+    assert "ERP sync" in listed.stdout and "active" in listed.stdout
+    assert token not in listed.stdout  # the secret is never shown again
+    revoked = guanxi("token", "revoke", token_id)
+    assert revoked.returncode == 0 and f"token {token_id} revoked" in revoked.stdout
+    assert platform.login.token_actor(token) is None
+    assert "revoked" in guanxi("token", "list", "boss").stdout
 
 
 # -- demo -----------------------------------------------------------------------------------
@@ -197,12 +270,41 @@ def test_demo_loads_the_requested_customers_once(
     assert found["contact"] == reported["contacts"] >= 12
     assert found["followup"] == reported["followups"] >= 24
     assert (found["task"], found["note"]) == (reported["tasks"], reported["notes"])
-    assert len(identity.list_users(platform.db)) == 13  # twelve reps and one service agent
+    # twelve reps, their manager and one service agent
+    assert len(identity.list_users(platform.db)) == 14
 
     again = guanxi("demo")
     assert again.returncode == 0, output(again)
     assert "already has customers" in again.stdout
     assert counts(platform) == found
+
+
+def test_explain_and_purge_logs_commands(
+    guanxi: Run, make_platform: Callable[..., Guanxi]
+) -> None:  # PERM-10, PERM-07
+    assert guanxi("demo", "--customers", "6").returncode == 0
+    platform = make_platform(start=False)
+    customer = platform.records.query(Actor.system(), "customer", limit=1).rows[0]
+    users = {u["id"]: u["username"] for u in identity.list_users(platform.db)}
+    owner = users[customer["owner_id"]]
+    record_id = str(customer["id"])
+    allowed = guanxi("explain", owner, "view", "customer", record_id, "--lang", "en")
+    assert allowed.returncode == 0, output(allowed)
+    assert "within the scope 'own'" in allowed.stdout
+    # reps 1, 4, 7, 10 share a department; rep02/rep03 are in others, so one of them is
+    # neither the owner nor in the owner's department
+    other = next(name for name in ("rep02", "rep03") if name != owner)
+    denied = guanxi("explain", other, "view", "customer", record_id)
+    assert denied.returncode == 3, output(denied)
+    assert "拒绝" in denied.stdout
+    masked = guanxi("explain", "service01", "read", "customer.mobile", "--lang", "en")
+    assert masked.returncode == 3 and "masked" in masked.stdout
+
+    too_short = guanxi("purge-logs", "--days", "30")
+    assert too_short.returncode == 1 and "183" in output(too_short)
+    purged = guanxi("purge-logs")
+    assert purged.returncode == 0, output(purged)
+    assert "kept 365 days" in purged.stdout
 
 
 @pytest.mark.slow
@@ -221,40 +323,130 @@ def test_demo_default_loads_a_realistic_amount(
 # -- serve ----------------------------------------------------------------------------------
 
 
-def test_serve_with_two_workers_answers_on_loopback(
-    test_db: DatabaseFixture, tmp_path: Path
-) -> None:
-    """OPS-01: `guanxi serve --workers 2` syncs once, forks uvicorn workers, serves pages."""
+def free_port() -> int:
     import socket
-    import time
-    import urllib.request
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return int(probe.getsockname()[1])
+
+
+def start_server(
+    test_db: DatabaseFixture, tmp_path: Path, *args: str
+) -> tuple[subprocess.Popen[str], str]:
+    """`guanxi serve ARGS` on a free loopback port; (process, base URL)."""
+    port = free_port()
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("GUANXI_")}
     environment = {**inherited, **test_db.env(), "GUANXI_PLUGINS_TOML": str(tmp_path / "x.toml")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "guanxi.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "guanxi.cli", "serve", "--port", str(port), *args],
         env=environment,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    return server, f"http://127.0.0.1:{port}"
+
+
+def wait_for_health(base: str, answers_wanted: int = 1) -> list[dict[str, Any]]:
+    import time
+    import urllib.request
+
+    deadline, answers = time.monotonic() + 60, []
+    while time.monotonic() < deadline and len(answers) < answers_wanted:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=5) as reply:
+                answers.append(json.loads(reply.read()))
+        except OSError:
+            time.sleep(0.3)
+    assert len(answers) == answers_wanted, "server did not answer"
+    return answers
+
+
+def browser() -> Any:
+    """A urllib opener that keeps cookies, like a browser."""
+    import http.cookiejar
+    import urllib.request
+
+    return urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+
+
+def sign_in(opener: Any, base: str, username: str, password: str) -> str:
+    """Log in through the form; returns the page the login led to."""
+    import urllib.parse
+
+    with opener.open(f"{base}/", timeout=5) as reply:  # redirected to the login form
+        page = reply.read().decode()
+    assert "登录" in page and reply.url.startswith(f"{base}/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    form = {"username": username, "password": password, "csrf_token": token, "next": "/"}
+    data = urllib.parse.urlencode(form).encode()
+    with opener.open(f"{base}/login", data=data, timeout=5) as reply:
+        return str(reply.read().decode())
+
+
+def test_serve_with_two_workers_answers_on_loopback(
+    guanxi: Run, test_db: DatabaseFixture, tmp_path: Path
+) -> None:
+    """OPS-01: `guanxi serve --workers 2` syncs once, forks uvicorn workers, serves pages;
+    PERM-09: both workers accept the same session (they share var/secret_key)."""
+    assert guanxi("init", "--admin", "boss", GUANXI_ADMIN_PASSWORD=ADMIN_PASSWORD).returncode == 0
+    server, base = start_server(test_db, tmp_path, "--workers", "2")
     try:
-        deadline, answers = time.monotonic() + 60, []
-        while time.monotonic() < deadline and len(answers) < 4:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
-                    answers.append(json.loads(reply.read()))
-            except OSError:
-                time.sleep(0.3)
-        assert len(answers) == 4, "server did not answer"
+        answers = wait_for_health(base, 4)
         assert all(answer["status"] == "ok" for answer in answers)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
-            assert "客户" in reply.read().decode()
+        opener = browser()
+        assert "<td>客户</td>" in sign_in(opener, base, "boss", ADMIN_PASSWORD)
+        for _request in range(6):  # spread over both workers
+            with opener.open(f"{base}/", timeout=5) as reply:
+                assert reply.url == f"{base}/" and "<td>客户</td>" in reply.read().decode()
     finally:
         server.terminate()
         log, _ = server.communicate(timeout=30)
     assert "Guanxi on http://127.0.0.1" in log
+    assert "sign in at /login as an administrator (boss)" in log
+    key = tmp_path / "var" / "secret_key"
+    assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_serve_demo_creates_an_admin_with_a_one_time_password(
+    guanxi: Run, test_db: DatabaseFixture, tmp_path: Path
+) -> None:  # OPS-01, PERM-09: the demo is usable at once, with no fixed password shipped
+    assert guanxi("demo", "--customers", "2").returncode == 0
+    server, base = start_server(test_db, tmp_path, "--demo")
+    try:
+        wait_for_health(base)
+        printed = _output_so_far(server)  # printed before the server listens
+        username, password = re.search(
+            r"demo admin created: sign in as '(\S+)' with the password (\S+)", printed
+        ).groups()
+        assert username == "admin"
+        assert "<td>客户</td><td>2</td>" in sign_in(browser(), base, username, password)
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+    again, base = start_server(test_db, tmp_path, "--demo")
+    try:
+        wait_for_health(base)
+    finally:
+        again.terminate()
+        log, _ = again.communicate(timeout=30)
+    assert "demo admin created" not in log  # once only
+    assert "sign in at /login as an administrator (admin)" in log
+
+
+def _output_so_far(server: subprocess.Popen[str]) -> str:
+    """What the server printed until now, read without waiting for more."""
+    import select
+
+    assert server.stdout is not None
+    chunks = []
+    while select.select([server.stdout], [], [], 0)[0]:
+        chunk = os.read(server.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")

@@ -1,8 +1,13 @@
-"""Who is acting: the identity every service call carries (filled in by auth in later layers)."""
+"""Who is acting: the identity every service call carries, loaded by guanxi.auth.identity."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -13,8 +18,16 @@ class Actor:
     department_id: int | None = None
     locale: str = "zh-CN"
     is_system: bool = False
+    team_ids: frozenset[int] = field(default_factory=frozenset)
+    position_id: int | None = None
+    # Values condition scopes read as $user.<name> (e.g. region); never secrets.
+    attributes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, hash=False)
+    ip: str | None = None  # where the request came from, for the audit log
 
     @classmethod
     def system(cls) -> Actor:
-        """The platform itself (init, demo loading, jobs): passes the authorization seam."""
+        """The platform itself (init, demo loading, jobs): passes every permission check."""
         return cls(user_id=None, username="system", roles=frozenset({"admin"}), is_system=True)
+
+    def from_ip(self, ip: str | None) -> Actor:
+        return replace(self, ip=ip)

@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from guanxi.actor import Actor
 from guanxi.core import Guanxi
+from guanxi.errors import PermissionDenied
+from guanxi.i18n import _
+from guanxi.templating import TEMPLATES
+from guanxi.web_auth import AuthMiddleware, auth_routes, request_locale
+from guanxi.web_tokens import token_routes
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(
-        [
-            Path(__file__).resolve().parents[2] / "themes" / "default",
-            Path(__file__).parent / "templates",
-        ]
-    ),
-    autoescape=select_autoescape(default=True),
-)
+HOME_TEXTS = {"module": _("Module"), "records": _("Records"), "logout": _("Sign out")}
 
 
 async def health(request: Request) -> JSONResponse:
@@ -34,21 +30,30 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "metadata_version": version})
 
 
-async def home(request: Request) -> HTMLResponse:
+async def home(request: Request) -> Response:
     platform: Guanxi = request.app.state.platform
+    actor: Actor | None = request.state.actor
+    if actor is None:
+        return RedirectResponse("/login?next=/", status_code=303)
+    locale = request_locale(request, actor)
 
     def modules() -> list[dict[str, Any]]:
-        actor = Actor.system()
-        return [
-            {
-                "label": entity.title("zh-CN"),
-                "name": entity.name,
-                "count": platform.records.count(actor, entity.name),
-            }
-            for entity in platform.registry.entities()
-        ]
+        listed = []
+        for entity in platform.registry.entities():
+            try:
+                count = platform.records.count(actor, entity.name)
+            except PermissionDenied:
+                continue  # a module the actor may not view is not listed at all
+            listed.append({"label": entity.title(locale), "name": entity.name, "count": count})
+        return listed
 
-    html = TEMPLATES.get_template("home.html").render(modules=await run_in_threadpool(modules))
+    html = TEMPLATES.get_template("home.html").render(
+        lang=locale,
+        modules=await run_in_threadpool(modules),
+        username=actor.username,
+        csrf_token=request.state.csrf_token,
+        text={key: message.render(locale) for key, message in HOME_TEXTS.items()},
+    )
     return HTMLResponse(html)
 
 
@@ -61,9 +66,18 @@ def create_app(platform: Guanxi | None = None) -> Starlette:
         yield
         platform.close()
 
-    routes: list[BaseRoute] = [Route("/", home), Route("/healthz", health)]
+    routes: list[BaseRoute] = [
+        Route("/", home),
+        Route("/healthz", health),
+        *auth_routes(),
+        *token_routes(),
+    ]
     for plugin_routes in platform.pm.hook.register_routes():
         routes.extend(plugin_routes or [])
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AuthMiddleware, platform=platform)],
+        lifespan=lifespan,
+    )
     app.state.platform = platform
     return app

@@ -1,56 +1,56 @@
-"""The authorization seam records.py calls; the Casbin layer provides the real implementation."""
+"""The authorization seam records.py and reads.py call: one Access per actor and auth version.
+
+guanxi.auth.authorizer.CasbinAuthorizer is the implementation; this module holds the
+contract so the pipeline does not depend on Casbin.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from guanxi.actor import Actor
-from guanxi.errors import PermissionDenied
-from guanxi.i18n import _
+from guanxi.auth.fields import FieldMask
 from guanxi.meta.entity import EntityDef
+from guanxi.meta.registry import Snapshot
+
+
+class Access(Protocol):
+    """What one actor may do at one policy version (cached: cheap to ask repeatedly)."""
+
+    actor: Actor
+
+    def allows(self, entity: str, action: str) -> bool:
+        """May the actor perform the module action (view, create, edit, delete, ...)?"""
+
+    def check_module(self, entity: EntityDef, action: str) -> None:
+        """Raise PermissionDenied unless allows(entity, action)."""
+
+    def mask(self, entity: EntityDef) -> FieldMask:
+        """Field levels for this entity version: hidden / masked / read / write."""
+
+    def scope_clause(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        action: str,
+        table: sa.Table | None = None,
+    ) -> sa.ColumnElement[bool] | None:
+        """SQL limiting rows to the actor's scope for `action`; None when unrestricted."""
+
+    def delete_rule(self, entity: str) -> str:
+        """ "allowed", "approval" or "admin_only" (PERM-06)."""
+
+    def logs_access(self, entity: str) -> bool:
+        """Whether views of this entity's records go to the access log (PERM-08)."""
 
 
 class Authorizer(Protocol):
-    def check_module(self, actor: Actor, entity: EntityDef, action: str) -> None:
-        """Raise PermissionDenied unless the actor may perform `action` on the module."""
-
-    def scope_filters(self, actor: Actor, entity: EntityDef, action: str) -> list[dict[str, Any]]:
-        """Filter trees limiting which records the actor may `action` ([] = no limit)."""
-
-    def check_record(
-        self,
-        actor: Actor,
-        entity: EntityDef,
-        record: Mapping[str, Any],
-        action: str,
-        changed: set[str],
-    ) -> None:
-        """Raise PermissionDenied if the new values or changed fields are not the actor's to write."""
+    def access(self, connection: Connection, actor: Actor, auth_version: int) -> Access:
+        """The actor's Access at `auth_version` (read with the metadata version per call)."""
 
     def check_admin(self, actor: Actor) -> None:
-        """Raise PermissionDenied unless the actor may change metadata."""
-
-
-class OpenAuthorizer:
-    """Everything allowed, metadata changes for admins only: the seam before Casbin fills it."""
-
-    def check_module(self, actor: Actor, entity: EntityDef, action: str) -> None:
-        return None
-
-    def scope_filters(self, actor: Actor, entity: EntityDef, action: str) -> list[dict[str, Any]]:
-        return []
-
-    def check_record(
-        self,
-        actor: Actor,
-        entity: EntityDef,
-        record: Mapping[str, Any],
-        action: str,
-        changed: set[str],
-    ) -> None:
-        return None
-
-    def check_admin(self, actor: Actor) -> None:
-        if not (actor.is_system or "admin" in actor.roles):
-            raise PermissionDenied(_("Only administrators may change fields and modules"))
+        """Raise PermissionDenied unless the actor may change metadata and permissions."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from guanxi.authorization import Authorizer, OpenAuthorizer
+from guanxi.auth.authorizer import CasbinAuthorizer
+from guanxi.auth.login import LoginService
+from guanxi.auth.policies import Permissions
+from guanxi.authorization import Authorizer
 from guanxi.errors import PluginError, SchemaProblem
 from guanxi.meta.admin import MetadataAdmin
 from guanxi.meta.field_types import FieldTypeRegistry
@@ -49,9 +52,11 @@ class Guanxi:
                 self.types.add(field_type)
         self.registry = Registry(db, self.types, self._documents())
         self.validators = Validators(self.types)
-        self.authorizer: Authorizer = authorizer or OpenAuthorizer()
+        self.authorizer: Authorizer = authorizer or CasbinAuthorizer(self.types)
+        self.permissions = Permissions(self)
         self.records = RecordService(self)
         self.admin = MetadataAdmin(self)
+        self.login = LoginService(self)
 
     @classmethod
     def create(
@@ -83,6 +88,10 @@ class Guanxi:
         Web workers pass sync=False: `guanxi serve` syncs once before it forks them.
         """
         report = self.sync() if sync else SyncReport()
+        if sync:
+            self.permissions.seed_defaults()
+        else:
+            self.permissions.load_contributions()
         self.pm.hook.startup(platform=self)
         return report
 

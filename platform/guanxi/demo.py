@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 from faker import Faker
 
-from guanxi import clock, identity
+from guanxi import clock
 from guanxi.actor import Actor
+from guanxi.auth import identity
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
@@ -46,18 +47,26 @@ def load_demo(platform: Guanxi, customers: int = 220, seed: int = 20261122) -> d
     ]
     service = identity.create_department(platform.db, "客户服务部", head)
     reps: list[Actor] = []
+    roles = platform.permissions
+    manager = identity.create_user(
+        platform.db, "manager01", fake.name(), department_id=head, email="manager01@example.cn"
+    )
+    roles.assign_role(system, manager, "sales_manager")
     for index in range(12):
         department_id = departments[index % len(departments)]
         username = f"rep{index + 1:02d}"
-        identity.create_user(
+        user_id = identity.create_user(
             platform.db,
             username,
             fake.name(),
             department_id=department_id,
             email=f"{username}@example.cn",
+            attributes={"region": ("east", "north", "south")[index % 3]},
         )
-        reps.append(identity.actor_for(platform.db, username, roles=frozenset({"sales_rep"})))
-    identity.create_user(platform.db, "service01", fake.name(), department_id=service)
+        roles.assign_role(system, user_id, "sales_rep")
+        reps.append(identity.actor_for(platform.db, username))
+    agent = identity.create_user(platform.db, "service01", fake.name(), department_id=service)
+    roles.assign_role(system, agent, "service_agent")
     platform.admin.add_tag_group(
         system, "customer", "behaviour", {"zh-CN": "行为标签", "en": "Behaviour"}, kind="behaviour"
     )

@@ -73,6 +73,10 @@ class PermissionDenied(GuanxiError):
     status = 403
     code = "forbidden"
 
+    def __init__(self, message: Message, *, field: str | None = None, code: str = "forbidden"):
+        super().__init__(message, field=field)
+        self.code = code
+
 
 class ConflictError(GuanxiError):
     """A stale version: someone else saved first. Carries the current record to show the diff."""

@@ -43,6 +43,22 @@ def register_schemas() -> list[dict[str, Any]]:
 
 
 @hookspec
+def register_actions() -> dict[str, Any]:
+    """Return the permission vocabulary and default grants this plugin brings (PERM-02..05)::
+
+        {"actions": {"lead": ["convert"]},                       # extra module actions
+         "roles": {"sales_rep": {"zh-CN": "销售代表", "en": "Sales rep"}},
+         "grants": [["sales_rep", "lead", "view"], ["sales_rep", "lead.*", "read"],
+                    ["service_agent", "customer.mobile", "read", "deny"]],
+         "scopes": [["sales_rep", "lead", "view", "own"]],      # p2 rows
+         "inherits": [["sales_manager", "sales_rep"]],
+         "rules": [["d", "lead", "approval"], ["l", "lead", "on"]]}
+
+    Grants are seeded once (an admin who removes one does not see it come back).
+    """
+
+
+@hookspec
 def register_jobs() -> list[Any]:
     """Return periodic or one-off jobs this plugin runs (the job runner arrives with the API)."""
 
@@ -103,6 +119,15 @@ def delete_record(
     ``platform.records`` (e.g. an update marking the record deleted) and gets history and
     events from the pipeline like any other change.
     """
+
+
+@hookspec(firstresult=True)
+def request_delete_approval(
+    platform: Any, entity: EntityDef, record: dict[str, Any], actor: Actor, reason: str | None
+) -> str | None:
+    """The entity's delete rule asks for approval and the actor may not approve: file a
+    request and return an outcome such as "pending_approval". With no taker the deletion is
+    refused with a message saying a manager must approve (PERM-06)."""
 
 
 # -- Reading records -------------------------------------------------------------------------

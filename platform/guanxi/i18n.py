@@ -63,7 +63,10 @@ _ = Message
 
 
 def _localized(value: Any, locale: str) -> Any:
-    """Labels ({"zh-CN": .., "en": ..}) pick the locale; lists of labels join per language."""
+    """Labels ({"zh-CN": .., "en": ..}) pick the locale; lists of labels join per language;
+    a nested Message renders in the same locale as the one it is part of."""
+    if isinstance(value, Message):
+        return value.render(locale)
     if isinstance(value, Mapping):
         return pick_label(value, locale)
     if isinstance(value, list | tuple) and all(isinstance(v, Mapping | str) for v in value):

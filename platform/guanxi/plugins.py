@@ -18,6 +18,7 @@ DEFAULT_PLUGINS = (
     "guanxi.defaults.field_types",
     "guanxi.defaults.history",
     "guanxi.defaults.stages",
+    "guanxi.defaults.permissions",
 )
 
 

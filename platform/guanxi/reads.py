@@ -3,7 +3,7 @@ scope and the plugins' query conditions in SQL, in one place."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -11,6 +11,11 @@ from sqlalchemy.engine import Connection
 
 from guanxi import clock
 from guanxi.actor import Actor
+from guanxi.auth import access_log
+from guanxi.auth.fields import FieldMask
+from guanxi.auth.version import versions
+from guanxi.auth.vocabulary import SCOPED_ACTION
+from guanxi.authorization import Access
 from guanxi.errors import NotFound, QueryError
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef, FieldDef
@@ -20,6 +25,7 @@ from guanxi.store.query import (
     AGGREGATES,
     CountResult,
     Page,
+    QueryCompiler,
     check_limit,
     encode_cursor,
 )
@@ -41,16 +47,37 @@ class RecordReader:
         self.authorizer = platform.authorizer
         self._shape_cache: dict[tuple[str, int], tuple[tuple[str, bool], ...]] = {}
 
+    # -- the per-call context ----------------------------------------------------------------
+
+    def _open(
+        self, connection: Connection, actor: Actor, entity_name: str, action: str
+    ) -> tuple[Snapshot, EntityDef, Access]:
+        """Metadata and the actor's access at this moment (one read for both versions), after
+        the module gate for `action`: a refused actor learns nothing about the records."""
+        meta_version, auth_version = versions(connection)
+        snapshot = self.registry.snapshot(connection, meta_version)
+        entity = snapshot.entity(entity_name)
+        access = self.authorizer.access(connection, actor, auth_version)
+        access.check_module(entity, action)
+        return snapshot, entity, access
+
+    def access(self, actor: Actor) -> Access:
+        """The actor's current Access (for screens deciding which buttons to show)."""
+        with self.db.read() as connection:
+            return self.authorizer.access(connection, actor, versions(connection)[1])
+
     # -- public reads ----------------------------------------------------------------------
 
     def get(
         self, actor: Actor, entity_name: str, record_id: int, *, action: str = "view"
     ) -> dict[str, Any]:
+        """One record as the actor may see it; NotFound when it is outside their scope."""
         with self.db.read() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "view")
-            return self._fetch(connection, snapshot, entity, record_id, actor, action)
+            snapshot, entity, access = self._open(connection, actor, entity_name, "view")
+            record = self._fetch(connection, snapshot, entity, record_id, access, action)
+        if action == "view" and access.logs_access(entity.name):
+            access_log.record_view(self.db, actor, entity.name, record["id"])
+        return access.mask(entity).apply(record)
 
     def query(
         self,
@@ -68,17 +95,16 @@ class RecordReader:
         the first pages. The next cursor is None on the last page."""
         limit = check_limit(limit)
         with self.db.read() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "view")
+            snapshot, entity, access = self._open(connection, actor, entity_name, "view")
+            mask = access.mask(entity)
             compiler = snapshot.compiler(entity.name, self.types)
             table = snapshot.tables[entity.name]
-            keys = compiler.sort_keys(sort)
-            where = self._where(compiler, actor, entity, filters, search, "view")
+            keys = self._user_compiler(compiler, mask).sort_keys(sort)
+            where = self._where(connection, snapshot, access, compiler, filters, search, "view")
             if after:
                 where = sa.and_(where, compiler.after(keys, after))
             statement = (
-                sa.select(*self._visible_columns(entity, table))
+                sa.select(*self._visible_columns(entity, table, mask))
                 .where(where)
                 .order_by(*compiler.order_by(keys))
                 .limit(limit + 1)
@@ -89,11 +115,37 @@ class RecordReader:
                         _("Use the page cursor for pages beyond 100,000 rows"), code="bad_offset"
                     )
                 statement = statement.offset(offset)
-            rows = self._page_rows(connection, entity, compiler, keys, statement)
+            rows = self._page_rows(connection, entity, compiler, keys, statement, mask)
         more = len(rows) > limit
         rows = rows[:limit]
         cursor = encode_cursor([rows[-1][k.field] for k in keys]) if more and rows else None
-        return Page(rows, cursor, limit)
+        return Page(mask.apply_rows(rows), cursor, limit)
+
+    def export(
+        self,
+        actor: Actor,
+        entity_name: str,
+        filters: Any = None,
+        *,
+        sort: Any = None,
+        batch: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Every record the actor may export, page by page (scoped and masked like a list),
+        and one access-log row with the count and the filter when the export ends (PERM-08)."""
+        with self.db.read() as connection:
+            _snapshot, entity, _access = self._open(connection, actor, entity_name, "export")
+        count, after = 0, None
+        try:
+            while True:
+                page = self.query(actor, entity.name, filters, sort=sort, limit=batch, after=after)
+                for row in page.rows:
+                    count += 1
+                    yield row
+                if page.next_cursor is None:
+                    break
+                after = page.next_cursor
+        finally:
+            access_log.record_export(self.db, actor, entity.name, count, filters)
 
     def _page_rows(
         self,
@@ -102,10 +154,11 @@ class RecordReader:
         compiler: Any,
         keys: list[Any],
         statement: sa.Select[Any],
+        mask: FieldMask,
     ) -> list[dict[str, Any]]:
         """Run a page query; with a tags field, the page's tags come in the same statement
         (aggregated per row of the already-limited page, so never for rows outside it)."""
-        tag_fields = self._tag_fields(entity)
+        tag_fields = [f for f in self._tag_fields(entity) if f.key in mask.levels]
         if not tag_fields:
             return [dict(row) for row in connection.execute(statement).mappings().all()]
         page = statement.subquery("page")
@@ -131,12 +184,10 @@ class RecordReader:
     ) -> CountResult:
         """Count up to `cap` rows: a list of a million rows never scans them all to show a total."""
         with self.db.read() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "view")
+            snapshot, entity, access = self._open(connection, actor, entity_name, "view")
             compiler = snapshot.compiler(entity.name, self.types)
             table = snapshot.tables[entity.name]
-            where = self._where(compiler, actor, entity, filters, search, "view")
+            where = self._where(connection, snapshot, access, compiler, filters, search, "view")
             limited = sa.select(table.c.id).where(where).limit(cap + 1).subquery()
             value = int(
                 connection.execute(sa.select(sa.func.count()).select_from(limited)).scalar_one()
@@ -155,16 +206,15 @@ class RecordReader:
     ) -> list[dict[str, Any]]:
         """Grouped figures, e.g. group_by=["stage"], measures=[("sum", "amount")], within scope."""
         with self.db.read(transaction=True) as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "view")
+            snapshot, entity, access = self._open(connection, actor, entity_name, "view")
             compiler = snapshot.compiler(entity.name, self.types)
+            user_compiler = self._user_compiler(compiler, access.mask(entity))
             table = snapshot.tables[entity.name]
             if len(group_by) > 3:
                 raise QueryError(_("Group by at most three fields"), code="too_many_groups")
             groups = []
             for key in group_by:
-                field = compiler.field(key)
+                field = user_compiler.field(key)
                 if not self.types.for_field(field).stored_in_column:
                     raise QueryError(
                         _("Cannot group by {field}", field=field.label), field=key, code="bad_group"
@@ -176,8 +226,8 @@ class RecordReader:
                     raise QueryError(
                         _('A measure is a pair such as ("sum", "amount")'), code="bad_measure"
                     )
-                columns.append(self._measure(compiler, table, *measure))
-            where = self._where(compiler, actor, entity, filters, None, "view")
+                columns.append(self._measure(user_compiler, table, *measure))
+            where = self._where(connection, snapshot, access, compiler, filters, None, "view")
             statement = sa.select(*columns).where(where).group_by(*groups).limit(check_limit(limit))
             if connection.dialect.name == "postgresql":
                 # Page queries run without parallel workers (Gather Merge slows LIMIT queries);
@@ -188,10 +238,10 @@ class RecordReader:
 
     def history(self, actor: Actor, entity_name: str, record_id: int) -> list[dict[str, Any]]:
         """Change history (DATA-05) of a record the actor may see, oldest first. Diffs show only
-        fields the record shows: a hidden field's old values do not leak through history."""
+        fields the actor may see, masked as in the record: no old value leaks through history."""
         with self.db.read() as connection:
-            entity = self._readable(connection, actor, entity_name, record_id)
-            visible = {key for key, _is_list in self._shape(entity)}
+            entity, access = self._readable(connection, actor, entity_name, record_id)
+            mask = access.mask(entity)
             rows = connection.execute(
                 sa.select(history)
                 .where(history.c.entity == entity.name, history.c.record_id == record_id)
@@ -200,9 +250,9 @@ class RecordReader:
             entries = []
             for row in rows.mappings():
                 entry = dict(row)
-                entry["changes"] = {k: v for k, v in row["changes"].items() if k in visible}
+                entry["changes"] = mask.apply_changes(row["changes"])
                 entry["field_reasons"] = {
-                    k: v for k, v in (row["field_reasons"] or {}).items() if k in visible
+                    k: v for k, v in (row["field_reasons"] or {}).items() if k in mask.levels
                 }
                 entries.append(entry)
             return entries
@@ -212,9 +262,14 @@ class RecordReader:
     ) -> list[dict[str, Any]]:
         """Stage entries with time spent in each (CORE-06); the current stage's left_at is None."""
         with self.db.read() as connection:
-            entity = self._readable(connection, actor, entity_name, record_id)
+            entity, access = self._readable(connection, actor, entity_name, record_id)
             stage_field = entity.get_field(field)
-            if stage_field is None or stage_field.hidden or field not in entity.pipelines:
+            if (
+                stage_field is None
+                or stage_field.hidden
+                or field not in entity.pipelines
+                or field not in access.mask(entity).readable
+            ):
                 raise QueryError(
                     _("'{key}' is not a stage field", key=str(field)),
                     field=str(field),
@@ -239,23 +294,32 @@ class RecordReader:
 
     def _readable(
         self, connection: Connection, actor: Actor, entity_name: str, record_id: int
-    ) -> EntityDef:
+    ) -> tuple[EntityDef, Access]:
         """The entity, once the actor may view the module and this record (else NotFound)."""
-        snapshot = self.registry.snapshot(connection)
-        entity = snapshot.entity(entity_name)
-        self.authorizer.check_module(actor, entity, "view")
-        self._fetch(connection, snapshot, entity, record_id, actor, "view")
-        return entity
+        snapshot, entity, access = self._open(connection, actor, entity_name, "view")
+        self._fetch(connection, snapshot, entity, record_id, access, "view")
+        return entity, access
 
     # -- shared helpers --------------------------------------------------------------------
 
     def present(self, entity: EntityDef, row: Mapping[str, Any]) -> dict[str, Any]:
-        """The record as callers see it: visible and system fields, tags as lists of codes.
-        Hidden fields are dropped here, on the one path every read takes."""
+        """The record as the platform holds it: visible and system fields, tags as lists of
+        codes, admin-hidden fields dropped. Per-actor masks apply on top (present_for)."""
         return {
             key: row.get(key, []) if is_list else row.get(key)
             for key, is_list in self._shape(entity)
         }
+
+    def present_for(self, actor: Actor, entity_name: str, record: Mapping[str, Any]) -> dict:
+        """A record (e.g. from an event) as `actor` may see it: for notifications, webhooks and
+        anything else that shows one person's data to another."""
+        with self.db.read() as connection:
+            meta_version, auth_version = versions(connection)
+            entity = self.registry.snapshot(connection, meta_version).entity(entity_name)
+            access = self.authorizer.access(connection, actor, auth_version)
+        if not access.allows(entity.name, "view"):
+            return {}
+        return access.mask(entity).apply(self.present(entity, record))
 
     def _shape(self, entity: EntityDef) -> tuple[tuple[str, bool], ...]:
         """(key, kept outside the row as a list) for each visible field, cached per version."""
@@ -279,41 +343,55 @@ class RecordReader:
             )
         return out
 
+    def _user_compiler(self, compiler: QueryCompiler, mask: FieldMask) -> QueryCompiler:
+        return compiler.restricted(mask.readable, mask.visible)
+
     def _where(
         self,
-        compiler: Any,
-        actor: Actor,
-        entity: EntityDef,
+        connection: Connection,
+        snapshot: Snapshot,
+        access: Access,
+        compiler: QueryCompiler,
         filters: Any,
         search: str | None,
         action: str,
     ) -> sa.ColumnElement[bool]:
-        clauses = [compiler.where(filters)]
-        for scope in self._scope_filters(actor, entity, action):
-            clauses.append(compiler.where(scope))
+        """The caller's filters and search (on fields they may read) AND their record scope
+        AND every plugin's query conditions (which may use any field)."""
+        entity = compiler.entity
+        mask = access.mask(entity)
+        user_compiler = self._user_compiler(compiler, mask)
+        clauses = [user_compiler.where(filters)]
+        scope = access.scope_clause(connection, snapshot, entity, SCOPED_ACTION.get(action, action))
+        if scope is not None:
+            clauses.append(scope)
+        for found in self.pm.hook.query_conditions(
+            platform=self.platform, actor=access.actor, entity=entity, action=action
+        ):
+            for condition in found or []:
+                clauses.append(compiler.where(condition))
         if search and search.strip():
-            clauses.append(compiler.where(self._search_filter(entity, search.strip())))
+            clauses.append(
+                user_compiler.where(self._search_filter(entity, search.strip(), mask.readable))
+            )
         return sa.and_(*clauses)
 
-    def _scope_filters(self, actor: Actor, entity: EntityDef, action: str) -> list[Any]:
-        filters = list(self.authorizer.scope_filters(actor, entity, action))
-        for found in self.pm.hook.query_conditions(
-            platform=self.platform, actor=actor, entity=entity, action=action
-        ):
-            filters.extend(found or [])
-        return filters
-
-    def _search_filter(self, entity: EntityDef, text: str) -> dict[str, Any]:
+    def _search_filter(
+        self, entity: EntityDef, text: str, readable: frozenset[str]
+    ) -> dict[str, Any]:
         searchable = [
             f
             for f in entity.visible_fields
-            if (f.search or f.key == "number") and "contains" in self.types.for_field(f).operators
+            if (f.search or f.key == "number")
+            and f.key in readable
+            and "contains" in self.types.for_field(f).operators
         ]
         title = entity.get_field(entity.title_field)
         if (
             title is not None
             and title not in searchable
             and not title.hidden
+            and title.key in readable
             and "contains" in self.types.for_field(title).operators
         ):
             searchable.append(title)
@@ -325,13 +403,13 @@ class RecordReader:
         snapshot: Snapshot,
         entity: EntityDef,
         record_id: Any,
-        actor: Actor,
+        access: Access,
         action: str,
         *,
         for_update: bool = False,
     ) -> dict[str, Any]:
         """One stored record within the actor's scope for `action`, or NotFound (never 'forbidden':
-        that would confirm the record exists)."""
+        that would confirm the record exists). Unmasked: callers mask what they return."""
         try:
             record_id = int(record_id)
         except (TypeError, ValueError):
@@ -339,9 +417,10 @@ class RecordReader:
         compiler = snapshot.compiler(entity.name, self.types)
         table = snapshot.tables[entity.name]
         where = sa.and_(
-            table.c.id == record_id, self._where(compiler, actor, entity, None, None, action)
+            table.c.id == record_id,
+            self._where(connection, snapshot, access, compiler, None, None, action),
         )
-        statement = sa.select(*self._visible_columns(entity, table)).where(where)
+        statement = sa.select(*self._stored_columns(entity, table)).where(where)
         if for_update and connection.dialect.name == "postgresql":
             statement = statement.with_for_update()
         row = connection.execute(statement).first()
@@ -367,9 +446,19 @@ class RecordReader:
                     row[field.key] = tags.get(row["id"], [])
         return rows
 
-    def _visible_columns(self, entity: EntityDef, table: sa.Table) -> list[sa.Column[Any]]:
-        """The stored columns of visible fields: hidden ones are never even selected."""
+    def _stored_columns(self, entity: EntityDef, table: sa.Table) -> list[sa.Column[Any]]:
+        """The stored columns of the entity's visible fields (admin-hidden ones never read)."""
         return [table.c[key] for key, is_list in self._shape(entity) if not is_list]
+
+    def _visible_columns(
+        self, entity: EntityDef, table: sa.Table, mask: FieldMask
+    ) -> list[sa.Column[Any]]:
+        """The columns this actor may see: a hidden field is never even selected."""
+        return [
+            table.c[key]
+            for key, is_list in self._shape(entity)
+            if not is_list and key in mask.levels
+        ]
 
     def _tag_fields(self, entity: EntityDef) -> list[FieldDef]:
         """Visible fields kept outside the row (tags): derived from the same shape as

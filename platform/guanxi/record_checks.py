@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from guanxi.actor import Actor
+from guanxi.auth.fields import FieldMask
+from guanxi.authorization import Access
 from guanxi.errors import FieldError, ValidationFailed
 from guanxi.i18n import _
 from guanxi.meta.entity import SYSTEM_FIELDS, EntityDef, FieldDef
@@ -56,8 +58,10 @@ class RecordChecks:
         self.tag_fields = tag_fields
 
     def parse_input(
-        self, entity: EntityDef, data: Mapping[str, Any]
+        self, entity: EntityDef, data: Mapping[str, Any], mask: FieldMask
     ) -> tuple[dict[str, Any], list[FieldError]]:
+        """Input -> stored values. A field the actor cannot see is as unknown as a field that
+        does not exist; one they may only read (or see masked) is refused by name."""
         if not isinstance(data, Mapping):
             return {}, [FieldError(None, "bad_input", _("The record must be an object of fields"))]
         record: dict[str, Any] = {}
@@ -66,7 +70,7 @@ class RecordChecks:
             if key in IGNORED_INPUT:
                 continue
             field = entity.get_field(key) if isinstance(key, str) else None
-            if field is None or field.hidden:
+            if field is None or field.hidden or key not in mask.levels:
                 errors.append(
                     FieldError(
                         str(key), "unknown_field", _("Unknown field '{field}'", field=str(key))
@@ -76,6 +80,11 @@ class RecordChecks:
             if field.readonly:
                 errors.append(
                     FieldError(key, "read_only", _("{field} cannot be changed", field=field.label))
+                )
+                continue
+            if key not in mask.writable:
+                errors.append(
+                    FieldError(key, "forbidden", _("You may not change {field}", field=field.label))
                 )
                 continue
             try:
@@ -103,10 +112,13 @@ class RecordChecks:
         entity: EntityDef,
         record: dict[str, Any],
         old: dict[str, Any] | None,
-        actor: Actor,
+        access: Access,
         op: str,
         reason: str | None,
     ) -> list[FieldError]:
+        """Every rule, every error collected; errors about fields the actor cannot see are
+        folded into one that names none of them."""
+        actor = access.actor
         validator = self.validators.for_entity(entity)
         # On update only the changed values meet the schema: a value that an admin's later
         # change made invalid (a removed option, a shorter maximum) must not block editing
@@ -117,7 +129,7 @@ class RecordChecks:
             if f.key in record and (old is None or record[f.key] != old.get(f.key))
         }
         errors = validator.required_errors(record) + validator.errors(document)
-        errors += self.reference_errors(connection, snapshot, entity, record, old, actor)
+        errors += self.reference_errors(connection, snapshot, entity, record, old, access)
         errors += self.unique_errors(connection, snapshot, entity, record, old)
         errors += self.tag_errors(connection, entity, record)
         for found in self.pm.hook.validate_record(
@@ -130,6 +142,16 @@ class RecordChecks:
             reason=reason,
         ):
             errors.extend(found or [])
+        visible = access.mask(entity).levels
+        if any(e.field is not None and e.field not in visible for e in errors):
+            errors = [e for e in errors if e.field is None or e.field in visible]
+            errors.append(
+                FieldError(
+                    None,
+                    "hidden_field",
+                    _("A field you cannot see prevents saving; ask an administrator"),
+                )
+            )
         seen: set[tuple[str | None, str]] = set()
         return [
             e for e in errors if (e.field, e.code) not in seen and not seen.add((e.field, e.code))
@@ -142,11 +164,13 @@ class RecordChecks:
         entity: EntityDef,
         record: dict[str, Any],
         old: dict[str, Any] | None,
-        actor: Actor,
+        access: Access,
     ) -> list[FieldError]:
-        """Referenced records must exist. The actor's own user and department need no lookup,
-        which spares two queries on most creates (owner and department default to them)."""
+        """Referenced records must exist and, for module records, be visible to the actor: a
+        record outside their scope is reported exactly like a missing one. The actor's own user
+        and department need no lookup (owner and department default to them)."""
         errors = []
+        actor = access.actor
         known = {"user": actor.user_id, "department": actor.department_id}
         for field in entity.input_fields:
             value = record.get(field.key)
@@ -155,9 +179,36 @@ class RecordChecks:
                 continue
             if known.get(field.type) == value:
                 continue
-            if connection.execute(_exists_statement(target), {"id": value}).first() is None:
+            target_entity = snapshot.entities.get(field.reference or "")
+            if field.type == "reference" and target_entity is not None:
+                if not self._visible(connection, snapshot, access, target_entity, value):
+                    errors.append(_reference_error(field))
+            elif connection.execute(_exists_statement(target), {"id": value}).first() is None:
                 errors.append(_reference_error(field))
         return errors
+
+    def _visible(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        access: Access,
+        entity: EntityDef,
+        record_id: Any,
+    ) -> bool:
+        if not access.allows(entity.name, "view"):
+            return False
+        table = snapshot.tables[entity.name]
+        query = sa.select(table.c.id).where(table.c.id == record_id)
+        scope = access.scope_clause(connection, snapshot, entity, "view")
+        if scope is not None:
+            query = query.where(scope)
+        for found in self.pm.hook.query_conditions(
+            platform=self.platform, actor=access.actor, entity=entity, action="view"
+        ):
+            compiler = snapshot.compiler(entity.name, self.types)
+            for condition in found or []:
+                query = query.where(compiler.where(condition))
+        return connection.execute(query).first() is not None
 
     def unique_errors(
         self,

@@ -17,10 +17,12 @@ from sqlalchemy.exc import IntegrityError
 
 from guanxi import clock
 from guanxi.actor import Actor
+from guanxi.authorization import Access
 from guanxi.errors import (
     ConflictError,
     FieldError,
     LockedError,
+    PermissionDenied,
     ValidationFailed,
 )
 from guanxi.events import RecordEvent
@@ -30,6 +32,7 @@ from guanxi.meta.registry import Snapshot
 from guanxi.reads import RecordReader
 from guanxi.record_checks import IGNORED_INPUT, WRITABLE_SYSTEM, RecordChecks
 from guanxi.store import numbering, tagging
+from guanxi.store.system_tables import user
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
@@ -58,23 +61,80 @@ class RecordService(RecordReader):
         self, actor: Actor, entity_name: str, data: Mapping[str, Any], reason: str | None, op: str
     ) -> dict[str, Any]:
         with self.db.unit_of_work() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "create")
-            record, errors = self.checks.parse_input(entity, data)
+            snapshot, entity, access = self._open(connection, actor, entity_name, "create")
+            mask = access.mask(entity)
+            record, errors = self.checks.parse_input(entity, data, mask)
+            given_owner = "owner_id" in record
             self.checks.apply_defaults(entity, record, actor)
+            if given_owner:
+                self._follow_owner(connection, record, "department_id" not in data)
             self.pm.hook.prepare_record(
                 platform=self.platform, entity=entity, record=record, old=None, actor=actor, op=op
             )
             errors += self.checks.validate(
-                connection, snapshot, entity, record, None, actor, op, reason
+                connection, snapshot, entity, record, None, access, op, reason
             )
             if errors:
                 raise ValidationFailed(errors)
-            self.authorizer.check_record(actor, entity, record, "create", set(record))
+            assigned = self._check_assign(
+                access,
+                entity,
+                (record.get("owner_id"), record.get("department_id")),
+                (actor.user_id, actor.department_id),
+            )
             event = self._insert(connection, snapshot, entity, record, actor, reason)
+            if not assigned:
+                self._check_in_scope(connection, snapshot, entity, access, event.record_id)
         self._after_commit([event])
-        return dict(event.record or {})
+        return mask.apply(event.record or {})
+
+    def _check_assign(
+        self, access: Access, entity: EntityDef, ownership: tuple[Any, Any], before: tuple[Any, Any]
+    ) -> bool:
+        """Giving a record to another owner or department needs the module's assign permission
+        (PERM-02); True when the record was handed over (it may then leave the actor's scope).
+        `ownership` and `before` are (owner_id, department_id) pairs."""
+        if ownership == before or access.actor.is_system:
+            return False
+        if not access.allows(entity.name, "assign"):
+            raise PermissionDenied(
+                _("You may not give {entity} records to another owner", entity=entity.label),
+                field="owner_id",
+            )
+        return True
+
+    def _check_in_scope(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        access: Access,
+        record_id: int,
+    ) -> None:
+        """A write must leave the record inside the actor's edit scope: a rep cannot move a
+        customer to another region or department they could not have edited (PERM-04)."""
+        table = snapshot.tables[entity.name]
+        scope = access.scope_clause(connection, snapshot, entity, "edit")
+        if scope is None:
+            return
+        found = connection.execute(
+            sa.select(table.c.id).where(table.c.id == record_id, scope)
+        ).first()
+        if found is None:
+            raise PermissionDenied(
+                _("The record would be outside the records you may edit"), code="out_of_scope"
+            )
+
+    def _follow_owner(
+        self, connection: Connection, record: dict[str, Any], department_follows: bool
+    ) -> None:
+        """A new owner brings their department along unless the input set one explicitly."""
+        if not department_follows or record.get("owner_id") is None:
+            return
+        department_id = connection.execute(
+            sa.select(user.c.department_id).where(user.c.id == record["owner_id"])
+        ).scalar()
+        record["department_id"] = department_id
 
     def _insert(
         self,
@@ -143,21 +203,26 @@ class RecordService(RecordReader):
         """Apply `changes` if `version` is still current; a stale version raises ConflictError."""
         field_reasons = dict(field_reasons or {})
         with self.db.unit_of_work() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "edit")
+            snapshot, entity, access = self._open(connection, actor, entity_name, "edit")
+            mask = access.mask(entity)
             old = self._fetch(
-                connection, snapshot, entity, record_id, actor, "edit", for_update=True
+                connection, snapshot, entity, record_id, access, "edit", for_update=True
             )
             if old["version"] != version:
                 raise ConflictError(
                     _("Someone else saved this record first; reload to see their change"),
-                    current=old,
+                    current=mask.apply(old),
                 )
             if old["locked"]:
                 raise LockedError(_("This record is locked; unlock it to edit"))
-            parsed, errors = self.checks.parse_input(entity, changes)
+            parsed, errors = self.checks.parse_input(entity, changes, mask)
             record = {**old, **parsed}
+            if "owner_id" in parsed and parsed["owner_id"] != old.get("owner_id"):
+                self._follow_owner(
+                    connection,
+                    record,
+                    isinstance(changes, Mapping) and "department_id" not in changes,
+                )
             self.pm.hook.prepare_record(
                 platform=self.platform,
                 entity=entity,
@@ -168,19 +233,26 @@ class RecordService(RecordReader):
             )
             changed = {k for k in record if k not in IGNORED_INPUT and record[k] != old.get(k)}
             if not changed and not errors:
-                return old
+                return mask.apply(old)
             errors += self.checks.validate(
-                connection, snapshot, entity, record, old, actor, "update", reason
+                connection, snapshot, entity, record, old, access, "update", reason
             )
             errors += self.checks.reason_errors(entity, changed, reason, field_reasons)
             if errors:
                 raise ValidationFailed(errors)
-            self.authorizer.check_record(actor, entity, record, "edit", changed)
+            assigned = self._check_assign(
+                access,
+                entity,
+                (record.get("owner_id"), record.get("department_id")),
+                (old.get("owner_id"), old.get("department_id")),
+            )
             event = self._store_update(
                 connection, snapshot, entity, old, record, changed, actor, reason, field_reasons
             )
+            if not assigned:
+                self._check_in_scope(connection, snapshot, entity, access, old["id"])
         self._after_commit([event])
-        return dict(event.record or {})
+        return mask.apply(event.record or {})
 
     def update_field(
         self,
@@ -259,16 +331,14 @@ class RecordService(RecordReader):
         self, actor: Actor, entity_name: str, record_id: int, locked: bool, reason: str | None
     ) -> dict[str, Any]:
         with self.db.unit_of_work() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
-            self.authorizer.check_module(actor, entity, "edit")
+            snapshot, entity, access = self._open(connection, actor, entity_name, "edit")
+            mask = access.mask(entity)
             old = self._fetch(
-                connection, snapshot, entity, record_id, actor, "edit", for_update=True
+                connection, snapshot, entity, record_id, access, "edit", for_update=True
             )
             if old["locked"] == locked:
-                return old
+                return mask.apply(old)
             record = {**old, "locked": locked}
-            self.authorizer.check_record(actor, entity, record, "edit", {"locked"})
             event = self._store_update(
                 connection,
                 snapshot,
@@ -282,7 +352,7 @@ class RecordService(RecordReader):
                 op="lock" if locked else "unlock",
             )
         self._after_commit([event])
-        return dict(event.record or {})
+        return mask.apply(event.record or {})
 
     # -- copy and delete -------------------------------------------------------------------
 
@@ -294,12 +364,17 @@ class RecordService(RecordReader):
         overrides: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A new record from an existing one (DATA-04): unique and numbered values are not copied."""
-        source = self.get(actor, entity_name, record_id)
-        entity = self.registry.get(entity_name)
+        with self.db.read() as connection:
+            snapshot, entity, access = self._open(connection, actor, entity_name, "view")
+            source = self._fetch(connection, snapshot, entity, record_id, access, "view")
+        writable = access.mask(entity).writable
         data = {
             f.key: source.get(f.key)
             for f in entity.input_fields
-            if not f.unique and f.type != "autonumber" and f.key not in WRITABLE_SYSTEM
+            if not f.unique
+            and f.type != "autonumber"
+            and f.key not in WRITABLE_SYSTEM
+            and f.key in writable
         }
         data.update(overrides or {})
         return self._create(actor, entity_name, self.to_json(entity, data), None, "copy")
@@ -308,11 +383,14 @@ class RecordService(RecordReader):
         self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None
     ) -> str:
         """Delete a record; a plugin (recycle bin, approval) may take over. Returns the outcome."""
-        entity = self.registry.get(entity_name)
-        self.authorizer.check_module(actor, entity, "delete")
-        record = self.get(actor, entity_name, record_id, action="delete")
+        with self.db.read() as connection:
+            snapshot, entity, access = self._open(connection, actor, entity_name, "delete")
+            record = self._fetch(connection, snapshot, entity, record_id, access, "delete")
         if record["locked"]:
             raise LockedError(_("This record is locked; unlock it to delete"))
+        approval = self._delete_rule_outcome(access, entity, record, reason)
+        if approval:
+            return approval
         outcome = self.pm.hook.delete_record(
             platform=self.platform, entity=entity, record=record, actor=actor, reason=reason
         )
@@ -320,16 +398,39 @@ class RecordService(RecordReader):
             return str(outcome)
         events: list[RecordEvent] = []
         with self.db.unit_of_work() as connection:
-            snapshot = self.registry.snapshot(connection)
-            entity = snapshot.entity(entity_name)
+            snapshot, entity, access = self._open(connection, actor, entity_name, "delete")
             old = self._fetch(
-                connection, snapshot, entity, record_id, actor, "delete", for_update=True
+                connection, snapshot, entity, record_id, access, "delete", for_update=True
             )
             if old["locked"]:  # again, inside the transaction: a lock may have come in between
                 raise LockedError(_("This record is locked; unlock it to delete"))
             self._delete_tree(connection, snapshot, entity, old, actor, reason, events, depth=0)
         self._after_commit(events)
         return "deleted"
+
+    def _delete_rule_outcome(
+        self, access: Access, entity: EntityDef, record: dict[str, Any], reason: str | None
+    ) -> str | None:
+        """PERM-06: "admin_only" refuses everyone but admins; "approval" lets those allowed to
+        approve delete directly and hands everyone else's request to an approval plugin."""
+        rule = access.delete_rule(entity.name)
+        actor = access.actor
+        if rule == "admin_only" and not (actor.is_system or getattr(access, "is_admin", False)):
+            raise PermissionDenied(
+                _("Only administrators may delete {entity} records", entity=entity.label),
+                code="admin_only",
+            )
+        if rule == "approval" and not access.allows(entity.name, "approve_delete"):
+            outcome = self.pm.hook.request_delete_approval(
+                platform=self.platform, entity=entity, record=record, actor=actor, reason=reason
+            )
+            if outcome:
+                return str(outcome)
+            raise PermissionDenied(
+                _("Deleting {entity} records needs a manager's approval", entity=entity.label),
+                code="needs_approval",
+            )
+        return None
 
     def _delete_tree(
         self,

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SECRET_KEY_MIN = 32
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is unusable; the message names the variable."""
 
 
 def _default_path(env: str, name: str) -> Path:
@@ -26,6 +35,16 @@ class Settings:
     default_locale: str = "zh-CN"
     plugin_config: dict[str, dict[str, Any]] = field(default_factory=dict)
     column_budget: int = 300
+    # Signs session and CSRF cookies (GUANXI_SECRET_KEY). When unset, secret_key_file holds
+    # one generated on first use, so every worker of an install agrees; with neither (tests,
+    # embedding) the key lives only as long as the process.
+    secret_key: str | None = None
+    secret_key_file: Path | None = None
+    session_idle_minutes: int = 8 * 60  # a session unused this long ends
+    session_days: int = 7  # and every session ends this long after login
+    cookie_secure: bool = False  # GUANXI_COOKIE_SECURE=1 behind HTTPS: cookies only over TLS
+    # Audit, history and access-log rows are purged after this many days; at least 183 (PERM-07).
+    audit_retention_days: int = 365
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -38,9 +57,90 @@ class Settings:
             "schema_dir": _default_path("GUANXI_SCHEMA_DIR", "schemas"),
             "plugins_toml": Path(plugins_toml),
             "plugin_config": read_plugins_toml(Path(plugins_toml)),
+            "secret_key": _secret_key_from_env(),
+            "secret_key_file": Path(os.environ.get("GUANXI_SECRET_KEY_FILE", "var/secret_key")),
+            "session_idle_minutes": _positive_int("GUANXI_SESSION_IDLE_MINUTES", 8 * 60),
+            "session_days": _positive_int("GUANXI_SESSION_DAYS", 7),
+            "cookie_secure": _flag("GUANXI_COOKIE_SECURE", False),
+            "audit_retention_days": _positive_int("GUANXI_AUDIT_RETENTION_DAYS", 365),
         }
         values.update(overrides)
         return cls(**values)
+
+    def signing_key(self) -> str:
+        """The key cookies are signed with (see secret_key)."""
+        if self.secret_key:
+            return self.secret_key
+        if self.secret_key_file is not None:
+            return read_or_create_secret(self.secret_key_file)
+        return _PROCESS_SECRET
+
+
+_PROCESS_SECRET = secrets.token_urlsafe(48)
+
+
+def _secret_key_from_env() -> str | None:
+    key = os.environ.get("GUANXI_SECRET_KEY") or None
+    if key is not None and len(key) < SECRET_KEY_MIN:
+        raise SettingsError(
+            f"GUANXI_SECRET_KEY must be at least {SECRET_KEY_MIN} characters "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    return key
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive whole number, not {raw!r}")
+    return value
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be 1/true/yes or 0/false/no, not {raw!r}")
+
+
+def read_or_create_secret(path: Path) -> str:
+    """The key in `path`, created once (mode 0600) if missing. Workers starting together may
+    race: the key is written to a private temporary file and linked into place, so a reader
+    sees either no file or the whole key, and exactly one writer wins."""
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        with suppress(FileExistsError):  # another worker won the race: use its key
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _read_secret(path: Path) -> str:
+    key = path.read_text().strip()
+    if len(key) < SECRET_KEY_MIN:
+        raise SettingsError(f"{path}: the secret key must be at least {SECRET_KEY_MIN} characters")
+    return key
 
 
 def read_plugins_toml(path: Path) -> dict[str, dict[str, Any]]:

@@ -28,5 +28,6 @@ def record_stored(connection: Any, event: RecordEvent) -> None:
             "changes": {key: [old, new] for key, (old, new) in event.changes.items()},
             "reason": event.reason,
             "field_reasons": event.field_reasons or None,
+            "ip": event.actor.ip,
         },
     )

@@ -46,6 +46,16 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+MASK = "****"
+
+
+def mask_text(text: str, keep_start: int, keep_end: int) -> str:
+    """ "13812344321" -> "138****4321": keep a few characters at each end, star the middle."""
+    if len(text) <= keep_start + keep_end:
+        return text[:1] + MASK
+    return text[:keep_start] + MASK + (text[-keep_end:] if keep_end else "")
+
+
 class FieldType:
     """Base of every field type; a subclass overrides what differs (about ten methods)."""
 
@@ -80,6 +90,11 @@ class FieldType:
 
     def is_empty(self, value: Any) -> bool:
         return value is None or value == "" or value == []
+
+    def mask(self, value: Any) -> Any:
+        """The value as a role with masked access sees it (DATA-12): never the value itself.
+        Empty stays empty; anything else becomes a fixed "****" unless a type knows better."""
+        return value if self.is_empty(value) else MASK
 
     def parse_filter_value(self, op: str, value: Any, field: FieldDef) -> Any:
         if op in ("in", "not_in", "any", "all", "none"):

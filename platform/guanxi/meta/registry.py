@@ -79,12 +79,16 @@ class Registry:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def snapshot(self, connection: Connection | None = None) -> Snapshot:
-        """The current snapshot, reloaded first if another worker changed the metadata."""
+    def snapshot(
+        self, connection: Connection | None = None, version: int | None = None
+    ) -> Snapshot:
+        """The current snapshot, reloaded first if another worker changed the metadata.
+        `version`: the metadata version the caller already read on this connection."""
         if connection is None:
             with self.db.read() as own:
                 return self.snapshot(own)
-        version = current_version(connection)
+        if version is None:
+            version = current_version(connection)
         snapshot = self._snapshot
         if snapshot is None or snapshot.version != version:
             with self._lock:

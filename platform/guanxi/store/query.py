@@ -58,6 +58,17 @@ class QueryCompiler:
         self.table = table
         self.types = types
         self._conditions = 0
+        # Fields this caller may filter, sort, search and group on (None = every visible one):
+        # a hidden field is "unknown", a masked one is refused, so no query reveals its values.
+        self.readable: frozenset[str] | None = None
+        self.visible: frozenset[str] = frozenset()
+
+    def restricted(self, readable: frozenset[str], visible: frozenset[str]) -> QueryCompiler:
+        """A compiler for a caller's input: only `readable` fields are accepted; `visible` but
+        unreadable (masked) ones are refused by name, all others are unknown."""
+        compiler = QueryCompiler(self.entity, self.table, self.types)
+        compiler.readable, compiler.visible = readable, visible
+        return compiler
 
     # -- filters ---------------------------------------------------------------------------
 
@@ -136,12 +147,24 @@ class QueryCompiler:
 
     def field(self, key: Any) -> FieldDef:
         field = self.entity.get_field(key) if isinstance(key, str) else None
-        if field is None or field.hidden:
+        readable = self.readable
+        if (
+            field is None
+            or field.hidden
+            or (readable is not None and key not in readable and key not in self.visible)
+        ):
             raise QueryError(
                 _("Unknown field '{field}' in {entity}", field=str(key), entity=self.entity.label),
                 field=str(key),
                 code="unknown_field",
             )
+        if readable is not None and key not in readable:
+            raise QueryError(
+                _("{field} is masked for you: it cannot be filtered, sorted or grouped on",
+                  field=field.label),
+                field=field.key,
+                code="masked_field",
+            )  # fmt: skip
         return field
 
     # -- sorting and pages -------------------------------------------------------------------

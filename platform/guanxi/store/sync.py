@@ -25,8 +25,13 @@ class SyncReport:
 
 
 def sync_system_tables(db: Database) -> None:
+    """Create the platform's tables, and add columns a newer release added (never drops)."""
+    report = SyncReport()
     with db.unit_of_work() as connection:
-        system_metadata.create_all(connection, checkfirst=True)
+        for table in system_metadata.sorted_tables:
+            ensure_columns(connection, table, report)
+    for table in system_metadata.sorted_tables:
+        ensure_indexes(db, table, report)
 
 
 def sync_table(db: Database, table: sa.Table, report: SyncReport | None = None) -> SyncReport:

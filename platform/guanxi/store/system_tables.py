@@ -101,6 +101,7 @@ history = sa.Table(
     sa.Column("changes", sa.JSON, nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("field_reasons", sa.JSON),
+    sa.Column("ip", sa.String(45)),
     sa.Index("ix_gx_history_record", "entity", "record_id", "id"),
     sa.Index("ix_gx_history_at", "at"),
 )
@@ -120,13 +121,20 @@ stage_history = sa.Table(
     sa.Index("ix_gx_stage_history_record", "entity", "record_id", "field", "id"),
 )
 
-# Identity: the minimum records need now (owner, department); auth extends these tables.
+# Identity (PERM-01): departments form a tree; teams and positions; roles are Casbin subjects.
 department = sa.Table(
     "gx_department",
     system_metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("parent_id", sa.Integer, sa.ForeignKey("gx_department.id")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+position = sa.Table(
+    "gx_position",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 user = sa.Table(
@@ -139,4 +147,125 @@ user = sa.Table(
     sa.Column("department_id", sa.Integer, sa.ForeignKey("gx_department.id")),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("position_id", sa.Integer, sa.ForeignKey("gx_position.id")),
+    sa.Column("locale", sa.String(10), nullable=False, server_default="zh-CN"),
+    # Attributes condition scopes refer to as $user.<name>, e.g. {"region": "east"}.
+    sa.Column("attributes", sa.JSON),
+    sa.Column("password_hash", sa.String(255)),
+    sa.Column("password_changed_at", sa.DateTime),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", sa.DateTime),
+    sa.Column("last_login_at", sa.DateTime),
+)
+role = sa.Table(
+    "gx_role",
+    system_metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("label", sa.JSON, nullable=False),
+    sa.Column("builtin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+team = sa.Table(
+    "gx_team",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+team_member = sa.Table(
+    "gx_team_member",
+    system_metadata,
+    sa.Column("team_id", sa.Integer, sa.ForeignKey("gx_team.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("gx_user.id"), primary_key=True),
+    sa.Index("ix_gx_team_member_user", "user_id"),
+)
+
+# Casbin policies (PERM-02..06) in our own table so they commit with audit rows and the auth
+# version bump: p = role, object, action, effect; p2 = role, entity, action, scope, effect;
+# g = subject, role (users as "user:<id>", and role inheritance); d = entity, delete rule.
+policy = sa.Table(
+    "gx_policy",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("ptype", sa.String(4), nullable=False),
+    sa.Column("v0", sa.String(255), nullable=False, server_default=""),
+    sa.Column("v1", sa.String(255), nullable=False, server_default=""),
+    sa.Column("v2", sa.String(255), nullable=False, server_default=""),
+    sa.Column("v3", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("v4", sa.String(255), nullable=False, server_default=""),
+    sa.Column("v5", sa.String(255), nullable=False, server_default=""),
+    sa.UniqueConstraint("ptype", "v0", "v1", "v2", "v3", "v4", "v5", name="uq_gx_policy"),
+)
+# Default grants plugins contributed once: an admin who removes one does not see it return.
+policy_seed = sa.Table(
+    "gx_policy_seed",
+    system_metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("seeded_at", sa.DateTime, nullable=False),
+)
+
+# Login security (PERM-09): server-side sessions and API tokens, both stored as hashes.
+session = sa.Table(
+    "gx_session",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Column("ip", sa.String(45)),
+    sa.Column("user_agent", sa.String(300)),
+    sa.Index("ix_gx_session_user", "user_id"),
+)
+api_token = sa.Table(
+    "gx_api_token",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_used_at", sa.DateTime),
+    sa.Column("expires_at", sa.DateTime),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Index("ix_gx_api_token_user", "user_id"),
+)
+
+# Logs (PERM-07, PERM-08). Record changes are audited in gx_history; everything else an admin
+# or the login flow changes (permissions, roles, users, logins) lands in gx_audit.
+audit = sa.Table(
+    "gx_audit",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("actor_id", sa.BigInteger),
+    sa.Column("actor_name", sa.String(100)),
+    sa.Column("ip", sa.String(45)),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("changes", sa.JSON, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Index("ix_gx_audit_at", "at"),
+    sa.Index("ix_gx_audit_kind", "kind", "at"),
+)
+access_log = sa.Table(
+    "gx_access_log",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("user_id", sa.BigInteger),
+    sa.Column("username", sa.String(100)),
+    sa.Column("ip", sa.String(45)),
+    sa.Column("action", sa.String(20), nullable=False),  # view | export
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("record_id", sa.BigInteger),
+    sa.Column("row_count", sa.Integer),
+    sa.Column("filters", sa.JSON),
+    sa.Index("ix_gx_access_log_record", "entity", "record_id", "at"),
+    sa.Index("ix_gx_access_log_at", "at"),
+    sa.Index("ix_gx_access_log_user", "user_id", "at"),
 )

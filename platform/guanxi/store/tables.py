@@ -117,6 +117,6 @@ def wanted_indexes(
 
 
 def _ensure_system_tables(metadata: sa.MetaData) -> None:
-    for name in ("gx_user", "gx_department"):
+    for name in ("gx_department", "gx_position", "gx_user"):
         if name not in metadata.tables:
             system_metadata.tables[name].to_metadata(metadata)

@@ -12,9 +12,11 @@ from guanxi.i18n import _
 from guanxi.meta.entity import FieldDef
 from guanxi.meta.field_types import (
     EQUALITY_OPS,
+    MASK,
     TEXT_OPS,
     FieldType,
     FieldValueError,
+    mask_text,
 )
 
 
@@ -27,6 +29,10 @@ class TextType(FieldType):
     name = "text"
     operators = TEXT_OPS
     label = {"zh-CN": "单行文本", "en": "Text"}
+
+    def mask(self, value: Any) -> Any:
+        """Names and other text keep their first character: "张**" tells whom, not what."""
+        return mask_text(value, 1, 0) if isinstance(value, str) and value else value
 
     def max_length(self, field: FieldDef) -> int:
         return int(field.constraints.get("maxLength", 255))
@@ -98,6 +104,9 @@ class PhoneType(TextType):
             "phone", _("A mobile number has 11 digits starting with 13-19 (or +country code)")
         )
 
+    def mask(self, value: Any) -> Any:
+        return mask_text(value, 3, 4) if isinstance(value, str) and value else value
+
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
         if value and MOBILE_CN.match(value):
             return f"{value[:3]} {value[3:7]} {value[7:]}"
@@ -124,6 +133,12 @@ class EmailType(TextType):
             raise FieldValueError("email", _("Must be an email address such as name@example.com"))
         local, domain = text.rsplit("@", 1)
         return f"{local}@{domain.lower()}"
+
+    def mask(self, value: Any) -> Any:
+        if not isinstance(value, str) or "@" not in value:
+            return super().mask(value)
+        local, domain = value.rsplit("@", 1)
+        return f"{local[:1]}{MASK}@{domain}"
 
 
 class UrlType(TextType):

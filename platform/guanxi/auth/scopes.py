@@ -1,0 +1,266 @@
+"""Record scopes (PERM-04) -> SQL WHERE clauses.
+
+Kinds: all, none, own (owner_id is me), team (owner in one of my teams), department
+(record's department is mine), department_tree (mine or below), via:<reference field> (the
+referenced record is in my scope, e.g. contacts of my customers) and filter:<filter tree>
+with $user.<attribute> placeholders ("region = my region"). A role set's allow rules are
+OR-ed, its deny rules AND-NOT-ed; with no allow rule least privilege applies: own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from guanxi.actor import Actor
+from guanxi.auth.grants import ScopeRule, ScopeSet
+from guanxi.errors import MetadataError, QueryError
+from guanxi.i18n import Message, _
+from guanxi.meta.entity import EntityDef
+from guanxi.meta.field_types import FieldTypeRegistry
+from guanxi.meta.registry import Snapshot
+from guanxi.store.query import QueryCompiler
+
+MAX_VIA_DEPTH = 3
+PLACEHOLDER = "$user."
+DEFAULT_SCOPE = "own"
+
+
+class OrgFacts:
+    """The actor's place in the organisation that scopes need, loaded lazily, once per call
+    chain (the Access object holding it is cached per user and auth version)."""
+
+    def __init__(
+        self,
+        actor: Actor,
+        team_members: Callable[[], frozenset[int]],
+        department_tree: Callable[[], frozenset[int]],
+    ) -> None:
+        self.actor = actor
+        self._team_members = team_members
+        self._department_tree = department_tree
+        self._members: frozenset[int] | None = None
+        self._tree: frozenset[int] | None = None
+
+    @property
+    def team_members(self) -> frozenset[int]:
+        if self._members is None:
+            self._members = self._team_members()
+        return self._members
+
+    @property
+    def department_tree(self) -> frozenset[int]:
+        if self._tree is None:
+            self._tree = self._department_tree()
+        return self._tree
+
+    def attribute(self, name: str) -> Any:
+        if name == "id":
+            return self.actor.user_id
+        if name == "department_id":
+            return self.actor.department_id
+        if name == "position_id":
+            return self.actor.position_id
+        return self.actor.attributes.get(name)
+
+
+class ScopeCompiler:
+    """Compiles the scopes of one actor for one statement."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        types: FieldTypeRegistry,
+        facts: OrgFacts,
+        scopes_for: Callable[[str, str], ScopeSet | None],
+    ) -> None:
+        self.snapshot = snapshot
+        self.types = types
+        self.facts = facts
+        self.scopes_for = scopes_for  # None = unrestricted (system actor)
+
+    def clause(
+        self, entity: EntityDef, action: str, table: sa.Table | None = None, depth: int = 0
+    ) -> sa.ColumnElement[bool] | None:
+        """The WHERE clause limiting `entity` rows for `action`; None when nothing limits."""
+        scopes = self.scopes_for(entity.name, action)
+        if scopes is None:
+            return None
+        table = table if table is not None else self.snapshot.tables[entity.name]
+        allowed: list[sa.ColumnElement[bool]] = []
+        unrestricted = False
+        if scopes.allow:
+            rules = scopes.allow
+        elif scopes.defaulted:  # a granted module without scope rules: least privilege
+            rules = (ScopeRule("", entity.name, action, DEFAULT_SCOPE, "allow"),)
+        else:
+            return sa.false()
+        for rule in rules:
+            condition = self.rule_clause(entity, table, rule.scope, action, depth)
+            if condition is None:
+                unrestricted = True
+                break
+            allowed.append(condition)
+        clauses: list[sa.ColumnElement[bool]] = []
+        if not unrestricted:
+            clauses.append(sa.or_(*allowed) if allowed else sa.false())
+        for rule in scopes.deny:
+            condition = self.rule_clause(entity, table, rule.scope, action, depth)
+            if condition is None:
+                clauses.append(sa.false())
+            else:  # a row the condition is unknown for (NULL level vs "level = S") stays
+                clauses.append(sa.not_(sa.func.coalesce(condition, sa.false())))
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else sa.and_(*clauses)
+
+    def rule_clause(
+        self, entity: EntityDef, table: sa.Table, scope: str, action: str, depth: int
+    ) -> sa.ColumnElement[bool] | None:
+        facts = self.facts
+        actor = facts.actor
+        if scope == "all":
+            return None
+        if scope == "none":
+            return sa.false()
+        if scope == "own":
+            return table.c.owner_id == actor.user_id if actor.user_id is not None else sa.false()
+        if scope == "team":
+            members = facts.team_members | ({actor.user_id} if actor.user_id else set())
+            return table.c.owner_id.in_(sorted(members)) if members else sa.false()
+        if scope == "department":
+            if actor.department_id is None:
+                return sa.false()
+            return table.c.department_id == actor.department_id
+        if scope == "department_tree":
+            tree = facts.department_tree
+            return table.c.department_id.in_(sorted(tree)) if tree else sa.false()
+        if scope.startswith("via:"):
+            return self._via(entity, table, scope[4:], action, depth)
+        if scope.startswith("filter:"):
+            tree = substitute(json.loads(scope[7:]), facts)
+            if tree is _UNSET:
+                return sa.false()  # an attribute the user lacks never matches
+            try:
+                return QueryCompiler(entity, table, self.types).where(tree)
+            except QueryError:
+                # Nor does one no record can hold (region "mars"): the user's reads must not
+                # fail because of an attribute they cannot change.
+                return sa.false()
+        return sa.false()  # unknown kinds were refused when stored; never widen on surprise
+
+    def _via(
+        self, entity: EntityDef, table: sa.Table, key: str, action: str, depth: int
+    ) -> sa.ColumnElement[bool]:
+        field = entity.get_field(key)
+        if field is None or field.type != "reference" or field.reference is None:
+            return sa.false()
+        target = self.snapshot.entities.get(field.reference)
+        if target is None or depth >= MAX_VIA_DEPTH:
+            return sa.false()
+        column = table.c[field.column]
+        target_table = self.snapshot.tables[target.name].alias(f"via{depth}")
+        inner = self.clause(target, action, target_table, depth + 1)
+        if inner is None:
+            return column.is_not(None)
+        return column.in_(sa.select(target_table.c.id).where(inner))
+
+
+class _Unset:
+    pass
+
+
+_UNSET: Any = _Unset()
+
+
+def substitute(node: Any, facts: OrgFacts) -> Any:
+    """Replace "$user.<name>" values with the actor's; _UNSET if any is missing."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            replaced = substitute(value, facts)
+            if replaced is _UNSET:
+                return _UNSET
+            out[key] = replaced
+        return out
+    if isinstance(node, list):
+        items = [substitute(item, facts) for item in node]
+        return _UNSET if any(item is _UNSET for item in items) else items
+    if isinstance(node, str) and node.startswith(PLACEHOLDER):
+        value = facts.attribute(node[len(PLACEHOLDER) :])
+        return _UNSET if value is None else value
+    return node
+
+
+def check_scope(scope: str, entity: EntityDef | None, types: FieldTypeRegistry) -> None:
+    """Refuse a scope that could not be compiled for `entity` (None = a "*" pattern)."""
+    from guanxi.auth.vocabulary import SCOPE_KINDS
+
+    def bad(message: Message) -> MetadataError:
+        return MetadataError(message, field="scope", code="bad_scope")
+
+    if scope in SCOPE_KINDS:
+        return
+    if scope.startswith("via:"):
+        key = scope[4:]
+        field = entity.get_field(key) if entity else None
+        if entity is None or field is None or field.type != "reference":
+            raise bad(_("Scope '{scope}' needs a reference field of the module", scope=scope))
+        return
+    if scope.startswith("filter:"):
+        if entity is None:
+            raise bad(_("A condition scope must name one module"))
+        try:
+            tree = json.loads(scope[7:])
+        except ValueError:
+            raise bad(
+                _("The condition of scope '{scope}' is not valid JSON", scope=scope)
+            ) from None
+        _check_tree(tree, QueryCompiler(entity, _placeholder_table(entity), types), types)
+        return
+    raise bad(_("Unknown scope '{scope}'", scope=scope))
+
+
+def _check_tree(node: Any, compiler: QueryCompiler, types: FieldTypeRegistry) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _check_tree(item, compiler, types)
+        return
+    if not isinstance(node, dict):
+        raise MetadataError(_("A filter must be an object or a list"), field="scope")
+    for key in ("and", "or"):
+        if key in node:
+            _check_tree(node[key], compiler, types)
+            return
+    if "not" in node:
+        _check_tree(node["not"], compiler, types)
+        return
+    try:
+        field = compiler.field(node.get("field"))
+    except QueryError as error:
+        raise MetadataError(error.message, field="scope", code="unknown_field") from None
+    if node.get("op", "eq") not in types.for_field(field).operators:
+        raise MetadataError(
+            _("Field '{field}' does not support the operator '{op}'", field=field.label,
+              op=str(node.get("op"))),
+            field="scope",
+            code="bad_operator",
+        )  # fmt: skip
+    if not _has_placeholder(node.get("value")):
+        try:  # a literal value no record can hold would fail every read of the role
+            compiler.where(node)
+        except QueryError as error:
+            raise MetadataError(error.message, field="scope", code="bad_value") from None
+
+
+def _has_placeholder(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_has_placeholder(item) for item in value)
+    return isinstance(value, str) and value.startswith(PLACEHOLDER)
+
+
+def _placeholder_table(entity: EntityDef) -> sa.Table:
+    return sa.Table(entity.table, sa.MetaData(), *(sa.Column(f.column) for f in entity.fields))
