@@ -9,6 +9,15 @@ platform's own sync checks nothing is missing). PostgreSQL gets VACUUM ANALYZE (
 autovacuum would do); SQLite is left without statistics like the platform leaves it
 (--analyze to run ANALYZE; bench_query.py --analyze does it too).
 The customer table must be empty: use a fresh database.
+
+--org flat (default): 7 departments (a centre and six teams) and 50 sales reps owning
+every customer, as the core benchmark has always used.
+--org tree: an org chart for the permission benchmark: 销售中心 -> 4 divisions -> 20
+regions -> 100 teams (125 departments) and ~1,000 users: HQ and division staff, a manager
+and an assistant per region, 7-12 reps per team (a region's subtree holds ~50 users). Only
+team reps own customers; each customer's department_id is its owner's team. Users get roles
+as gx_policy g rows (reps and assistants sales_rep, region and division heads sales_manager,
+HQ executive), and the auth version is bumped like any org change.
 """
 
 from __future__ import annotations
@@ -34,6 +43,16 @@ from benchlib import (
 )
 
 N_USERS = 50
+
+# --org tree: divisions -> regions (5 each) -> 5 teams per region
+TREE_DIVISIONS = {
+    "东部大区": ("上海区域", "杭州区域", "南京区域", "苏州区域", "合肥区域"),
+    "北部大区": ("北京区域", "天津区域", "济南区域", "青岛区域", "石家庄区域"),
+    "南部大区": ("广州区域", "深圳区域", "厦门区域", "福州区域", "南宁区域"),
+    "西部大区": ("成都区域", "重庆区域", "武汉区域", "西安区域", "长沙区域"),
+}
+TREE_TEAMS = ("一组", "二组", "三组", "四组", "五组")
+TREE_SEED = 20261123
 
 
 def seed_people(g, pools) -> None:  # type: ignore[no-untyped-def]
@@ -73,6 +92,86 @@ def seed_people(g, pools) -> None:  # type: ignore[no-untyped-def]
         )
 
 
+def seed_org_tree(g, pools) -> set[int]:  # type: ignore[no-untyped-def]
+    """--org tree: 125 departments, ~1,000 users and their roles (g rows), inserted with Core.
+    Returns the ids of the team departments (the ones whose members own customers)."""
+    import random
+
+    from guanxi.auth import version
+    from guanxi.store.system_tables import department, policy, user
+
+    with g.db.unit_of_work() as c:
+        if c.execute(sa.select(sa.func.count()).select_from(user)).scalar_one():
+            parents = {r.parent_id for r in c.execute(sa.select(department.c.parent_id))}
+            return {r.id for r in c.execute(sa.select(department.c.id)) if r.id not in parents}
+        rnd = random.Random(TREE_SEED)
+        created = NOW - timedelta(days=3 * 365 + 30)
+        departments: list[dict] = []
+        users: list[dict] = []
+        roles: list[tuple[int, str]] = []
+        teams: set[int] = set()
+
+        def dept(name: str, parent: int | None) -> int:
+            departments.append(
+                {
+                    "id": len(departments) + 1,
+                    "name": name,
+                    "parent_id": parent,
+                    "created_at": created,
+                }
+            )
+            return len(departments)
+
+        def person(kind: str, department_id: int, role: str) -> None:
+            uid = len(users) + 1
+            users.append(
+                {
+                    "id": uid,
+                    "username": f"{kind}{uid:04d}",
+                    "display_name": pools.names[uid * 37 % len(pools.names)],
+                    "email": f"{kind}{uid:04d}@guanxi.example.cn",
+                    "department_id": department_id,
+                    "active": True,
+                    "created_at": created,
+                }
+            )
+            roles.append((uid, role))
+
+        hq = dept(DEPARTMENTS[0], None)  # 销售中心
+        person("director", hq, "executive")
+        for _ in range(4):
+            person("hq", hq, "sales_rep")
+        for division_name, regions in TREE_DIVISIONS.items():
+            division = dept(division_name, hq)
+            person("head", division, "sales_manager")
+            for _ in range(2):
+                person("ops", division, "sales_rep")
+            for region_name in regions:
+                region = dept(region_name, division)
+                person("manager", region, "sales_manager")
+                person("assistant", region, "sales_rep")
+                for team_name in TREE_TEAMS:
+                    team = dept(region_name.removesuffix("区域") + "销售" + team_name, region)
+                    teams.add(team)
+                    for _ in range(rnd.randint(7, 12)):
+                        person("sales", team, "sales_rep")
+        c.execute(sa.insert(department), departments)
+        c.execute(sa.insert(user), users)
+        c.execute(
+            sa.insert(policy),
+            [{"ptype": "g", "v0": f"user:{uid}", "v1": role} for uid, role in roles],
+        )
+        if g.db.engine.dialect.name == "postgresql":
+            for table in ("gx_department", "gx_user"):
+                c.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+        version.bump(c)
+    say(f"org tree: {len(departments)} departments, {len(users)} users, {len(teams)} teams")
+    return teams
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -81,6 +180,13 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--keep-indexes", action="store_true", help="load with all indexes in place")
+    ap.add_argument(
+        "--org",
+        choices=("flat", "tree"),
+        default="flat",
+        help="flat: 7 departments, 50 reps (default, the core benchmark); tree: 125 "
+        "departments in 4 levels, ~1,000 users with roles (bench_permissions.py)",
+    )
     ap.add_argument(
         "--analyze",
         action=argparse.BooleanOptionalAction,
@@ -97,7 +203,10 @@ def main() -> int:
     table = g.registry.snapshot().tables["customer"]
     t_pools = time.perf_counter()
     pools = build_pools()
-    seed_people(g, pools)
+    if args.org == "tree":
+        teams = seed_org_tree(g, pools)
+    else:
+        seed_people(g, pools)
     say(
         f"pools: {time.perf_counter() - t_pools:.1f}s "
         f"({len(pools.names)} names, {len(pools.cores)} company cores)"
@@ -108,7 +217,10 @@ def main() -> int:
             say(f"{table.name} is not empty: seed a fresh database")
             return 2
 
-    maker = RowMaker(pools, owners(engine))
+    people = owners(engine)
+    if args.org == "tree":  # only team reps own customers, in their own team's department
+        people = {uid: dept for uid, dept in people.items() if dept in teams}
+    maker = RowMaker(pools, people)
     created = maker.created_times(args.rows)
 
     indexes = [] if args.keep_indexes else list(table.indexes)

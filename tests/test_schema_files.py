@@ -70,7 +70,7 @@ def test_shipped_schemas_are_valid_and_cover_the_core_entities():
             "label",
         ),
         (lambda d: d["required"].append("ghost"), "/required", "ghost"),
-        (lambda d: d["x-guanxi"]["indexes"].append(["ghost"]), "/x-guanxi/indexes/2", "ghost"),
+        (lambda d: d["x-guanxi"]["indexes"].append(["ghost"]), "/x-guanxi/indexes/3", "ghost"),
         (
             lambda d: d["properties"].update(
                 {"select": {"x-guanxi": {"type": "text", "label": {"zh-CN": "x"}}}}

@@ -41,6 +41,12 @@ class Access(Protocol):
     ) -> sa.ColumnElement[bool] | None:
         """SQL limiting rows to the actor's scope for `action`; None when unrestricted."""
 
+    def scope_branches(
+        self, connection: Connection, snapshot: Snapshot, entity: EntityDef, action: str
+    ) -> list[sa.ColumnElement[bool]] | None:
+        """The same scope as OR-ed branches (None when unrestricted), for list queries that
+        run one index-ordered branch each."""
+
     def delete_rule(self, entity: str) -> str:
         """ "allowed", "approval" or "admin_only" (PERM-06)."""
 

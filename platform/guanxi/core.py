@@ -52,7 +52,7 @@ class Guanxi:
                 self.types.add(field_type)
         self.registry = Registry(db, self.types, self._documents())
         self.validators = Validators(self.types)
-        self.authorizer: Authorizer = authorizer or CasbinAuthorizer(self.types)
+        self.authorizer: Authorizer = authorizer or CasbinAuthorizer(self.types, db)
         self.permissions = Permissions(self)
         self.records = RecordService(self)
         self.admin = MetadataAdmin(self)

@@ -15,12 +15,14 @@ from guanxi.auth.fields import FieldMask
 from guanxi.auth.grants import PolicySnapshot, RoleSetGrants, ScopeSet
 from guanxi.auth.identity import subtree
 from guanxi.auth.scopes import OrgFacts, ScopeCompiler
+from guanxi.auth.version import versions
 from guanxi.auth.vocabulary import ADMIN_ROLE
 from guanxi.errors import PermissionDenied
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
 from guanxi.meta.field_types import FieldTypeRegistry
 from guanxi.meta.registry import Snapshot
+from guanxi.store.db import Database
 from guanxi.store.system_tables import team_member
 
 MAX_CACHED_ACTORS = 4096
@@ -69,6 +71,10 @@ class SystemAccess:
                      action: str, table: sa.Table | None = None) -> None:  # fmt: skip
         return None
 
+    def scope_branches(self, connection: Connection, snapshot: Snapshot, entity: EntityDef,
+                       action: str) -> None:  # fmt: skip
+        return None
+
     def delete_rule(self, entity: str) -> str:
         return "allowed"
 
@@ -115,6 +121,12 @@ class ActorAccess:
         compiler = ScopeCompiler(snapshot, self.types, self.facts(connection), self._scopes_for)
         return compiler.clause(entity, action, table)
 
+    def scope_branches(
+        self, connection: Connection, snapshot: Snapshot, entity: EntityDef, action: str
+    ) -> list[sa.ColumnElement[bool]] | None:
+        compiler = ScopeCompiler(snapshot, self.types, self.facts(connection), self._scopes_for)
+        return compiler.branches(entity, action)
+
     def _scopes_for(self, entity: str, action: str) -> ScopeSet | None:
         if not self.grants.allows(entity, "view"):
             return _NOTHING
@@ -159,8 +171,9 @@ _NOTHING = ScopeSet((), (), False)  # a module the actor cannot view: no rows re
 
 
 class CasbinAuthorizer:
-    def __init__(self, types: FieldTypeRegistry) -> None:
+    def __init__(self, types: FieldTypeRegistry, db: Database) -> None:
         self.types = types
+        self.db = db
         self._policies: PolicySnapshot | None = None
         self._actors: dict[tuple[Any, ...], ActorAccess] = {}
         self._lock = threading.Lock()
@@ -202,9 +215,9 @@ class CasbinAuthorizer:
     def check_admin(self, actor: Actor) -> None:
         if actor.is_system:
             return
-        policies = self._policies
-        roles = policies.closure(actor.roles) if policies else actor.roles
-        if ADMIN_ROLE not in roles:
+        with self.db.read() as connection:  # the current policies: a revoked admin is no admin
+            policies = self.policies(connection, versions(connection)[1])
+        if ADMIN_ROLE not in policies.closure(actor.roles):
             raise PermissionDenied(
                 _("Only administrators may change fields, modules and permissions")
             )

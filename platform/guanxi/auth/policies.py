@@ -94,13 +94,17 @@ class Permissions:
                 for code, label in contribution.roles.items():
                     if code not in roles:
                         connection.execute(
-                            sa.insert(role).values(code=code, label=label, builtin=True,
-                                                   created_at=now)  # fmt: skip
+                            sa.insert(role).values(
+                                code=code, label=label, builtin=True, created_at=now
+                            )  # fmt: skip
                         )
                         roles.add(code)
                 rows = (
                     [("p", *g) for g in contribution.grants]
-                    + [("p2", r, e, a, scope_text(s), eft) for r, e, a, s, eft in contribution.scopes]
+                    + [
+                        ("p2", r, e, a, scope_text(s), eft)
+                        for r, e, a, s, eft in contribution.scopes
+                    ]
                     + [("g", child, parent) for child, parent in contribution.inherits]
                     + [(kind, entity, value) for kind, entity, value in contribution.rules]
                 )
@@ -124,7 +128,8 @@ class Permissions:
     def roles(self) -> list[dict[str, Any]]:
         with self.db.read() as connection:
             return [
-                dict(row) for row in connection.execute(sa.select(role).order_by(role.c.code)).mappings()
+                dict(row)
+                for row in connection.execute(sa.select(role).order_by(role.c.code)).mappings()
             ]
 
     def policies(self, ptype: str | None = None) -> list[tuple[str, ...]]:
@@ -140,9 +145,7 @@ class Permissions:
         subject = user_subject(user_id)
         return sorted(r[2] for r in self.policies("g") if r[1] == subject)
 
-    def explain(
-        self, user: Any, action: str, target: str, record_id: int | None = None
-    ) -> Any:
+    def explain(self, user: Any, action: str, target: str, record_id: int | None = None) -> Any:
         """Why a user may or may not do something (PERM-10); see guanxi.auth.explain."""
         from guanxi.auth.explain import explain
 
@@ -209,9 +212,7 @@ class Permissions:
             if self._insert(connection, ("g", code, included)):
                 self._changed(connection, actor, f"role:{code}", {"includes": [None, included]})
 
-    def grant(
-        self, actor: Actor, code: str, obj: str, action: str, effect: str = "allow"
-    ) -> None:
+    def grant(self, actor: Actor, code: str, obj: str, action: str, effect: str = "allow") -> None:
         """A p row: module action on "customer" (or a pattern such as "*"), or a field action
         (read / write / mask) on "customer.mobile" or "customer.*"."""
         self._admin(actor)
@@ -221,9 +222,7 @@ class Permissions:
             if self._insert(connection, row):
                 self._changed(connection, actor, f"role:{code}", {"grant": [None, list(row[1:])]})
 
-    def revoke(
-        self, actor: Actor, code: str, obj: str, action: str, effect: str = "allow"
-    ) -> None:
+    def revoke(self, actor: Actor, code: str, obj: str, action: str, effect: str = "allow") -> None:
         self._admin(actor)
         with self.db.unit_of_work() as connection:
             self._role(connection, code)
@@ -334,9 +333,10 @@ class Permissions:
         self.platform.authorizer.check_admin(actor)
 
     def _role(self, connection: Connection, code: str, field: str = "role") -> None:
-        if not isinstance(code, str) or not connection.execute(
-            sa.select(role.c.code).where(role.c.code == code)
-        ).first():
+        if (
+            not isinstance(code, str)
+            or not connection.execute(sa.select(role.c.code).where(role.c.code == code)).first()
+        ):
             raise _bad(_("Unknown role '{code}'", code=str(code)), field, "unknown_role")
 
     def _user(self, connection: Connection, user_id: int) -> None:
@@ -401,9 +401,7 @@ class Permissions:
     def _grant_row(self, obj: str, action: str, effect: str, code: str) -> tuple[str, ...]:
         if effect not in EFFECTS:
             raise _bad(_("The effect is allow or deny"), "effect", "bad_effect")
-        if not isinstance(action, str) or (
-            action != "*" and action not in self._all_actions()
-        ):
+        if not isinstance(action, str) or (action != "*" and action not in self._all_actions()):
             raise _bad(_("Unknown action '{action}'", action=str(action)), "action",
                        "unknown_action")  # fmt: skip
         self._check_object(obj, action)

@@ -86,6 +86,17 @@ class ScopeCompiler:
         self, entity: EntityDef, action: str, table: sa.Table | None = None, depth: int = 0
     ) -> sa.ColumnElement[bool] | None:
         """The WHERE clause limiting `entity` rows for `action`; None when nothing limits."""
+        branches = self.branches(entity, action, table, depth)
+        if branches is None:
+            return None
+        return branches[0] if len(branches) == 1 else sa.or_(*branches)
+
+    def branches(
+        self, entity: EntityDef, action: str, table: sa.Table | None = None, depth: int = 0
+    ) -> list[sa.ColumnElement[bool]] | None:
+        """The scope as OR-ed branches (each with the deny conditions), None when nothing
+        limits: a list query can run one index-ordered branch each and merge them, which
+        SQLite needs (its MULTI-INDEX OR reads and sorts every row in scope)."""
         scopes = self.scopes_for(entity.name, action)
         if scopes is None:
             return None
@@ -97,25 +108,25 @@ class ScopeCompiler:
         elif scopes.defaulted:  # a granted module without scope rules: least privilege
             rules = (ScopeRule("", entity.name, action, DEFAULT_SCOPE, "allow"),)
         else:
-            return sa.false()
+            return [sa.false()]
         for rule in rules:
             condition = self.rule_clause(entity, table, rule.scope, action, depth)
             if condition is None:
                 unrestricted = True
                 break
             allowed.append(condition)
-        clauses: list[sa.ColumnElement[bool]] = []
-        if not unrestricted:
-            clauses.append(sa.or_(*allowed) if allowed else sa.false())
+        denied: list[sa.ColumnElement[bool]] = []
         for rule in scopes.deny:
             condition = self.rule_clause(entity, table, rule.scope, action, depth)
             if condition is None:
-                clauses.append(sa.false())
+                denied.append(sa.false())
             else:  # a row the condition is unknown for (NULL level vs "level = S") stays
-                clauses.append(sa.not_(sa.func.coalesce(condition, sa.false())))
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else sa.and_(*clauses)
+                denied.append(sa.not_(sa.func.coalesce(condition, sa.false())))
+        if unrestricted:
+            return [sa.and_(*denied)] if denied else None
+        if not allowed:
+            return [sa.false()]
+        return [sa.and_(branch, *denied) if denied else branch for branch in allowed]
 
     def rule_clause(
         self, entity: EntityDef, table: sa.Table, scope: str, action: str, depth: int

@@ -191,8 +191,9 @@ class QueryCompiler:
                     code="not_sortable",
                 )
             keys.append(SortKey(field.column, descending))
-        if not keys:
-            keys.append(SortKey("created_at", True))
+        if not keys:  # newest first, unless the caller may not see when records were created
+            readable = self.readable is None or "created_at" in self.readable
+            keys.append(SortKey("created_at" if readable else "id", True))
         if keys[-1].field != "id":
             keys.append(SortKey("id", keys[-1].descending))  # a total order for stable pages
         return keys
