@@ -57,7 +57,12 @@ def main() -> int:
             if v is not None
         }
         data["owner_id"] = owner
-        actor = Actor(user_id=owner, username=f"sales{owner:02d}", department_id=reps[owner])
+        actor = Actor(
+            user_id=owner,
+            username=f"sales{owner:02d}",
+            department_id=reps[owner],
+            roles=frozenset({"sales_rep"}),  # the shipped role: own-scope checks included
+        )
         return actor, data
 
     with engine.connect() as c:
