@@ -12,7 +12,7 @@ from guanxi.actor import Actor
 from guanxi.auth import identity
 from guanxi.auth.retention import MINIMUM_DAYS, purge_logs
 from guanxi.core import Guanxi
-from guanxi.errors import MetadataError, PluginError
+from guanxi.errors import MetadataError, PermissionDenied, PluginError
 from guanxi.hookspecs import hookimpl
 from guanxi.store.system_tables import access_log, audit, history
 from tests.conftest import customer_data
@@ -145,3 +145,27 @@ def test_a_malformed_contribution_names_the_plugin(make_platform) -> None:
     with pytest.raises(PluginError) as error:
         make_platform(plugins=[("broken_perms", BrokenContribution())])
     assert error.value.plugin == "broken_perms"
+
+
+def test_org_changes_are_for_administrators(platform: Guanxi, org: dict) -> None:  # PERM-01
+    rep = org["rep_east"]
+    before = identity.list_users(platform.db)
+    with pytest.raises(PermissionDenied) as error:
+        identity.create_user(platform.db, "intruder", "intruder", actor=rep)
+    assert "管理员" in error.value.message.render("zh-CN")
+    with pytest.raises(PermissionDenied):
+        identity.create_department(platform.db, "影子部门", actor=rep)
+    with pytest.raises(PermissionDenied):
+        identity.update_user(platform.db, rep.user_id, actor=rep, attributes={"region": "all"})
+    assert identity.list_users(platform.db) == before
+
+    system = Actor.system()
+    boss_id = identity.create_user(platform.db, "boss", "boss")
+    platform.permissions.assign_role(system, boss_id, "admin")
+    boss = identity.actor_for(platform.db, "boss", ip="10.0.0.9")
+    team = identity.create_team(platform.db, "大客户组", [rep.user_id], actor=boss)
+    with platform.db.read() as connection:
+        row = connection.execute(
+            sa.select(audit).where(audit.c.target == f"team:{team}").order_by(audit.c.id)
+        ).first()
+    assert row is not None and row.actor_name == "boss" and row.ip == "10.0.0.9"

@@ -17,12 +17,26 @@ from sqlalchemy.engine import Connection
 from guanxi import clock
 from guanxi.actor import Actor
 from guanxi.auth import audit, version
-from guanxi.errors import MetadataError, NotFound
+from guanxi.errors import MetadataError, NotFound, PermissionDenied
 from guanxi.i18n import _
 from guanxi.store.db import Database
 from guanxi.store.system_tables import department, policy, position, team, team_member, user
 
 USERNAME_MAX = 64
+
+
+def _admin(db: Database, actor: Actor | None) -> Actor:
+    """The acting admin (the system when None): org changes are for administrators only."""
+    if actor is None or actor.is_system:
+        return actor or Actor.system()
+    from guanxi.auth.grants import PolicySnapshot
+    from guanxi.auth.vocabulary import ADMIN_ROLE
+
+    with db.read() as connection:
+        roles = PolicySnapshot.load(connection, 0).closure(actor.roles)
+    if ADMIN_ROLE not in roles:
+        raise PermissionDenied(_("Only administrators may change users and departments"))
+    return actor
 
 
 def user_subject(user_id: int) -> str:
@@ -38,7 +52,7 @@ def _exists(connection: Connection, table: sa.Table, row_id: int | None) -> bool
 def create_department(
     db: Database, name: str, parent_id: int | None = None, *, actor: Actor | None = None
 ) -> int:
-    actor = actor or Actor.system()
+    actor = _admin(db, actor)
     if not isinstance(name, str) or not name.strip():
         raise MetadataError(_("A department needs a name"), field="name", code="required")
     with db.unit_of_work() as connection:
@@ -66,7 +80,7 @@ def move_department(
     db: Database, department_id: int, parent_id: int | None, *, actor: Actor | None = None
 ) -> None:
     """Re-parent a department; a move under its own subtree would make a cycle and is refused."""
-    actor = actor or Actor.system()
+    actor = _admin(db, actor)
     with db.unit_of_work() as connection:
         if not _exists(connection, department, department_id) or not _exists(
             connection, department, parent_id
@@ -118,7 +132,7 @@ def list_departments(db: Database) -> list[dict[str, Any]]:
 
 
 def create_position(db: Database, name: str, *, actor: Actor | None = None) -> int:
-    actor = actor or Actor.system()
+    actor = _admin(db, actor)
     with db.unit_of_work() as connection:
         if connection.execute(sa.select(position.c.id).where(position.c.name == name)).first():
             raise MetadataError(
@@ -140,7 +154,7 @@ def create_position(db: Database, name: str, *, actor: Actor | None = None) -> i
 def create_team(
     db: Database, name: str, members: Iterable[int] = (), *, actor: Actor | None = None
 ) -> int:
-    actor = actor or Actor.system()
+    actor = _admin(db, actor)
     with db.unit_of_work() as connection:
         if connection.execute(sa.select(team.c.id).where(team.c.name == name)).first():
             raise MetadataError(_("Team '{name}' exists", name=name), field="name", code="exists")
@@ -159,14 +173,16 @@ def create_team(
 def add_team_member(
     db: Database, team_id: int, user_id: int, *, actor: Actor | None = None
 ) -> None:
+    actor = _admin(db, actor)
     with db.unit_of_work() as connection:
-        _add_member(connection, actor or Actor.system(), team_id, user_id)
+        _add_member(connection, actor, team_id, user_id)
         version.bump(connection)
 
 
 def remove_team_member(
     db: Database, team_id: int, user_id: int, *, actor: Actor | None = None
 ) -> None:
+    actor = _admin(db, actor)
     with db.unit_of_work() as connection:
         connection.execute(
             sa.delete(team_member).where(
@@ -175,7 +191,7 @@ def remove_team_member(
         )
         audit.write(
             connection,
-            actor or Actor.system(),
+            actor,
             "team",
             f"team:{team_id}",
             {"member": [user_id, None]},
@@ -212,7 +228,7 @@ def create_user(
     actor: Actor | None = None,
 ) -> int:
     """A user without roles (so without access) until guanxi.auth.policies assigns some."""
-    actor = actor or Actor.system()
+    actor = _admin(db, actor)
     if not isinstance(username, str) or not username.strip() or len(username) > USERNAME_MAX:
         raise MetadataError(
             _("A user name is 1 to 64 characters"), field="username", code="bad_username"
@@ -262,6 +278,7 @@ def create_user(
 
 def update_user(db: Database, user_id: int, *, actor: Actor | None = None, **values: Any) -> None:
     """Change department, position, attributes, display name, email, locale or active."""
+    actor = _admin(db, actor)
     allowed = {
         "department_id",
         "position_id",
@@ -288,7 +305,7 @@ def update_user(db: Database, user_id: int, *, actor: Actor | None = None, **val
         connection.execute(sa.update(user).where(user.c.id == user_id).values(**values))
         audit.write(
             connection,
-            actor or Actor.system(),
+            actor,
             "user",
             f"user:{user_id}",
             {k: [old._mapping[k], v] for k, v in values.items()},
