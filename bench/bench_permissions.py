@@ -22,9 +22,12 @@ queries (needs a database seeded with `seed.py --org tree`):
   count, page 2 via cursor. The 20 region managers and 20 reps take turns, so each run reads
   another part of the table. Prints p50/p95, statements per call and the plans
   (EXPLAIN QUERY PLAN / EXPLAIN ANALYZE) of the SQL the layer sent. --what-if also times
-  hand-written forms of the manager's page (as generated, department_tree alone, a union of
-  per-term branches, SQLite's unary-plus hint) with the seeded indexes and with a temporary
-  (department_id, created_at) index, which it drops again.
+  hand-written forms of the manager's page (the OR of the scope terms, department_tree alone,
+  a union of per-term branches as ids and as whole rows like reads.py sends it on SQLite,
+  SQLite's unary-plus hint) with two index sets: with the schemas' (department_id, created_at)
+  index and, dropped for the measurement and restored, the one-column (department_id) index
+  the schemas had before 43877dc (on an older database: as seeded and with a temporary
+  composite index).
 
 --write-docs replaces this run's block(s) in the "Permissions (issue 3)" section of
 docs/benchmarks.md (created before "# First run" if missing); prose outside the
@@ -571,12 +574,27 @@ def bench_queries(g: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 WHAT_IF_INDEX = "tmp_bench_department_id_created_at"
+WHAT_IF_SINGLE = "tmp_bench_department_id"
+WHAT_IF_COLUMNS = ["department_id", "created_at"]
 ORDER = "ORDER BY created_at DESC, id DESC"
 
 
+def _composite_index(engine: sa.Engine) -> str | None:
+    """The name of an existing (department_id, created_at) index on e_customer, if any (the
+    schemas carry one since 43877dc; databases seeded before lack it)."""
+    with engine.connect() as c:
+        for index in sa.inspect(c).get_indexes("e_customer"):
+            if list(index["column_names"]) == WHAT_IF_COLUMNS and not index.get("unique"):
+                return str(index["name"])
+    return None
+
+
 def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any]:
-    """The manager's page as hand-written SQL in a few forms, with the seeded indexes and with
-    a temporary (department_id, created_at) index (dropped again): which change would fix it."""
+    """The manager's page as hand-written SQL in a few forms, with two index sets: which change
+    fixes it. A database without a (department_id, created_at) index gets a temporary one
+    (dropped again); a database that has it (schemas since 43877dc) is also measured with the
+    index set before that change: the composite dropped and a one-column (department_id) index
+    in its place, then restored."""
     pg = engine.dialect.name == "postgresql"
     manager = info["managers"][0]
     tree = info["trees"][manager]
@@ -603,6 +621,20 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
         )
         return sql, [manager, *kv, *tree, *kv]
 
+    def layer_union(k: str, kv: list[Any]) -> tuple[str, list[Any]]:
+        """The shape reads.py `_merged_branches` sends on SQLite: a UNION of whole rows of one
+        ordered, limited SELECT per scope branch, ordered and limited again."""
+        own = f"SELECT * FROM e_customer WHERE owner_id = ? {k} {ORDER} LIMIT {PAGE + 1}"
+        dept = (
+            f"SELECT * FROM e_customer WHERE department_id IN ({ph(tree)}) {k} {ORDER} "
+            f"LIMIT {PAGE + 1}"
+        )
+        sql = (
+            f"SELECT * FROM (SELECT * FROM ({own}) AS branch0 UNION SELECT * FROM ({dept}) "
+            f"AS branch1) AS scoped {ORDER} LIMIT {PAGE + 1}"
+        )
+        return sql, [manager, *kv, *tree, *kv]
+
     with engine.connect() as c:
         empty = c.exec_driver_sql(
             "SELECT d.id FROM gx_department d WHERE NOT EXISTS "
@@ -610,12 +642,15 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
         ).scalar()
     generated = f"owner_id = ? OR department_id IN ({ph(tree)})"
     variants: list[tuple[str, Callable[[str, list[Any]], tuple[str, list[Any]]]]] = [
-        ("as generated: owner_id = me OR department_id IN (subtree)",
+        ("OR form: owner_id = me OR department_id IN (subtree) (PostgreSQL's page; SQLite's "
+         "before 43877dc)",
          plain(generated, [manager, *tree])),
         ("department_tree alone (no inherited own scope)",
          plain(f"department_id IN ({ph(tree)})", list(tree))),
         ("rewrite: id IN (own branch LIMIT 51 UNION ALL subtree branch LIMIT 51)", branches),
-        ("as generated, subtree without customers (worst case below)",
+        ("UNION of per-branch SELECT * … LIMIT 51 (SQLite's page since 43877dc)",
+         layer_union),
+        ("OR form, subtree without customers (worst case below)",
          plain("owner_id = ? OR department_id IN (?)", [manager, empty])),
     ]  # fmt: skip
     if not pg:
@@ -632,21 +667,44 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
         with engine.connect() as c:
             return c.exec_driver_sql(sql, tuple(values)).fetchall()
 
+    def ddl(statements: list[str]) -> None:
+        with engine.connect() as c:
+            t0 = time.perf_counter()
+            for statement in statements:
+                c.exec_driver_sql(statement)
+            c.commit()
+        say(f"\nwhat-if: {'; '.join(statements)} in {time.perf_counter() - t0:.1f}s")
+
     first = run(*variants[0][1]("", []))
     last = first[PAGE - 1]
     cursor = [last.created_at, last.created_at, last.id]
     want = {"": [r.id for r in first], "k": [r.id for r in run(*variants[0][1](keyset, cursor))]}
     results = []
-    phases = [("indexes as seeded", None),
-              ("+ index (department_id, created_at)",
-               f"CREATE INDEX {WHAT_IF_INDEX} ON e_customer (department_id, created_at)")]  # fmt: skip
-    for phase, ddl in phases:
-        if ddl:
-            with engine.connect() as c:
-                t0 = time.perf_counter()
-                c.exec_driver_sql(ddl)
-                c.commit()
-            say(f"\nwhat-if: built {WHAT_IF_INDEX} in {time.perf_counter() - t0:.1f}s")
+    existing = _composite_index(engine)
+    composite = f"({', '.join(WHAT_IF_COLUMNS)})"
+    # (phase, DDL before, DDL after)
+    phases: list[tuple[str, list[str], list[str]]]
+    if existing:
+        mode = "existing"
+        phases = [
+            (f"as seeded: {existing}", [], []),
+            ("before 43877dc: (department_id) instead of (department_id, created_at)",
+             [f"DROP INDEX {existing}",
+              f"CREATE INDEX {WHAT_IF_SINGLE} ON e_customer (department_id)"],
+             [f"DROP INDEX {WHAT_IF_SINGLE}",
+              f"CREATE INDEX {existing} ON e_customer {composite}"]),
+        ]  # fmt: skip
+    else:
+        mode = "temporary"
+        phases = [
+            ("indexes as seeded", [], []),
+            (f"+ index {composite}",
+             [f"CREATE INDEX {WHAT_IF_INDEX} ON e_customer {composite}"],
+             [f"DROP INDEX {WHAT_IF_INDEX}"]),
+        ]  # fmt: skip
+    for phase, before, after in phases:
+        if before:
+            ddl(before)
         try:
             for name, make in variants:
                 for page, (k, kv) in (("page 1", ("", [])), ("page 2", (keyset, cursor))):
@@ -684,12 +742,10 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
                         f"{r['p95']:.2f} ms; same rows {same}; {r['summary']}"
                     )
         finally:
-            if ddl:
-                with engine.connect() as c:
-                    c.exec_driver_sql(f"DROP INDEX {WHAT_IF_INDEX}")
-                    c.commit()
+            if after:
+                ddl(after)
     return {"manager": manager, "subtree": tree, "empty_department": empty, "runs": runs,
-            "results": results}  # fmt: skip
+            "mode": mode, "index": existing, "results": results}  # fmt: skip
 
 
 def explain(
@@ -893,10 +949,16 @@ def queries_block(q: dict[str, Any], env: dict[str, str], command: str) -> str:
     if explored:
         lines += [
             "",
-            f"What would fix the manager's page: hand-written SQL for region manager "
+            f"What fixes the manager's page: hand-written SQL for region manager "
             f"{explored['manager']} (subtree departments {explored['subtree']}), "
-            f"{explored['runs']} runs each, `SELECT *`, page 2 by the keyset of page 1; the index "
-            f"was created for the measurement and dropped again:",
+            f"{explored['runs']} runs each, `SELECT *`, page 2 by the keyset of page 1; "
+            + (
+                f"the index set before 43877dc was made for the measurement ({explored['index']} "
+                "dropped, a one-column `(department_id)` index in its place) and restored "
+                "afterwards:"
+                if explored.get("mode") == "existing"
+                else "the index was created for the measurement and dropped again:"
+            ),
             "",
             "| indexes | SQL form | page 1 p50 / p95 | page 2 p50 / p95 | plan (page 1) |",
             "|---|---|---:|---:|---|",
@@ -999,8 +1061,8 @@ def main() -> int:
     ap.add_argument(
         "--what-if",
         action="store_true",
-        help="also time hand-written forms of the manager's page, with and without a "
-        "temporary (department_id, created_at) index (created, then dropped)",
+        help="also time hand-written forms of the manager's page, with and without the "
+        "(department_id, created_at) index (dropped for the measurement and restored)",
     )
     ap.add_argument("--what-if-runs", type=int, default=20)
     ap.add_argument("--json", help="write the results to this file")

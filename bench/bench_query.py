@@ -496,7 +496,9 @@ def summarize(plan: str, pg: bool) -> str:
                 found.append(f"{m.group(2)}{' (covering)' if 'COVERING' in m.group(1) else ''}")
             elif re.search(r"SCAN e_customer\b", line) and "INDEX" not in line:
                 found.append("full scan")
-            if "TEMP B-TREE" in line:
+            if line.startswith(("UNION", "COMPOUND")) and "TEMP B-TREE" in line:
+                found.append("union (temp b-tree)")
+            elif "TEMP B-TREE" in line:
                 found.append("temp b-tree " + line.split("FOR ", 1)[-1].lower())
     return ", ".join(dict.fromkeys(found)) or "?"
 

@@ -4,6 +4,7 @@
 #   bash bench/run_all.sh                           # 1,000,000 rows, both databases
 #   bash bench/run_all.sh --rows 100000 --db sqlite
 #   bash bench/run_all.sh --db postgresql --runs 50 --creates 5000 --out /tmp/guanxi-bench
+#   bash bench/run_all.sh --creates-only              # seed + create benchmarks, no queries
 #
 # Logs and JSON results go to --out (default /tmp/guanxi-bench; a 1M-row run needs ~2 GB
 # there per database). The PostgreSQL cluster lives in a mktemp dir, listens on 127.0.0.1
@@ -18,6 +19,7 @@ DB=both
 RUNS=50
 CREATES=5000
 OUT=/tmp/guanxi-bench
+QUERIES=1
 
 while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -26,7 +28,8 @@ while [ "$#" -gt 0 ]; do
         --runs) RUNS=$2; shift 2 ;;
         --creates) CREATES=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
-        -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+        --creates-only) QUERIES=0; shift ;;
+        -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -49,15 +52,17 @@ suite() { # suite LABEL URL
     local label=$1 url=$2
     log "[$label] seed $ROWS rows"
     "$PY" bench/seed.py --url "$url" --rows "$ROWS" 2>&1 | tee "$LOGS/seed-$label.log"
-    log "[$label] queries"
-    "$PY" bench/bench_query.py --url "$url" --rows "$ROWS" --runs "$RUNS" --json "$OUT/query-$label.json" \
-        2>&1 | tee "$LOGS/query-$label.log"
-    if [ "$label" = sqlite ]; then
-        # The platform never runs ANALYZE on SQLite; SQLite's docs recommend it (PRAGMA optimize).
-        # Plans differ with statistics, so measure both states.
-        log "[$label] queries after ANALYZE"
-        "$PY" bench/bench_query.py --url "$url" --rows "$ROWS" --runs "$RUNS" --analyze \
-            --json "$OUT/query-$label-analyzed.json" 2>&1 | tee "$LOGS/query-$label-analyzed.log"
+    if [ "$QUERIES" = 1 ]; then
+        log "[$label] queries"
+        "$PY" bench/bench_query.py --url "$url" --rows "$ROWS" --runs "$RUNS" --json "$OUT/query-$label.json" \
+            2>&1 | tee "$LOGS/query-$label.log"
+        if [ "$label" = sqlite ]; then
+            # The platform never runs ANALYZE on SQLite; SQLite's docs recommend it (PRAGMA optimize).
+            # Plans differ with statistics, so measure both states.
+            log "[$label] queries after ANALYZE"
+            "$PY" bench/bench_query.py --url "$url" --rows "$ROWS" --runs "$RUNS" --analyze \
+                --json "$OUT/query-$label-analyzed.json" 2>&1 | tee "$LOGS/query-$label-analyzed.log"
+        fi
     fi
     log "[$label] creates (into the seeded table)"
     "$PY" bench/bench_create.py --url "$url" --rows "$CREATES" 2>&1 | tee "$LOGS/create-$label.log"

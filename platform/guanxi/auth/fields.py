@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
 
 from guanxi.meta.entity import EntityDef
@@ -62,17 +63,17 @@ class FieldMask:
     def level(self, key: str) -> Level:
         return self.levels.get(key, Level.HIDDEN)
 
-    @property
+    @cached_property
     def visible(self) -> frozenset[str]:
         """Fields whose key appears in output (read, write or masked)."""
         return frozenset(self.levels)
 
-    @property
+    @cached_property
     def readable(self) -> frozenset[str]:
         """Fields the actor may read in full, and so filter, sort, search and group on."""
         return frozenset(k for k, v in self.levels.items() if v >= Level.READ)
 
-    @property
+    @cached_property
     def writable(self) -> frozenset[str]:
         return frozenset(k for k, v in self.levels.items() if v == Level.WRITE)
 
