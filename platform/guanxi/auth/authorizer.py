@@ -125,7 +125,7 @@ class ActorAccess:
         self, connection: Connection, snapshot: Snapshot, entity: EntityDef, action: str
     ) -> list[sa.ColumnElement[bool]] | None:
         compiler = ScopeCompiler(snapshot, self.types, self.facts(connection), self._scopes_for)
-        return compiler.branches(entity, action)
+        return compiler.branches(entity, action, split=True)
 
     def _scopes_for(self, entity: str, action: str) -> ScopeSet | None:
         if not self.grants.allows(entity, "view"):

@@ -25,6 +25,7 @@ from guanxi.meta.registry import Snapshot
 from guanxi.store.query import QueryCompiler
 
 MAX_VIA_DEPTH = 3
+MAX_SPLIT = 40  # beyond this many departments or members, one IN branch beats many branches
 PLACEHOLDER = "$user."
 DEFAULT_SCOPE = "own"
 
@@ -92,11 +93,20 @@ class ScopeCompiler:
         return branches[0] if len(branches) == 1 else sa.or_(*branches)
 
     def branches(
-        self, entity: EntityDef, action: str, table: sa.Table | None = None, depth: int = 0
+        self,
+        entity: EntityDef,
+        action: str,
+        table: sa.Table | None = None,
+        depth: int = 0,
+        *,
+        split: bool = False,
     ) -> list[sa.ColumnElement[bool]] | None:
         """The scope as OR-ed branches (each with the deny conditions), None when nothing
         limits: a list query can run one index-ordered branch each and merge them, which
-        SQLite needs (its MULTI-INDEX OR reads and sorts every row in scope)."""
+        SQLite needs (its MULTI-INDEX OR reads and sorts every row in scope). With `split`,
+        a department tree or team becomes one equality branch per department or member, so
+        each branch walks one (department_id, created_at) range in order whatever the
+        tie-breaking sort keys are."""
         scopes = self.scopes_for(entity.name, action)
         if scopes is None:
             return None
@@ -114,7 +124,7 @@ class ScopeCompiler:
             if condition is None:
                 unrestricted = True
                 break
-            allowed.append(condition)
+            allowed.extend(self._split(table, rule.scope, condition) if split else [condition])
         denied: list[sa.ColumnElement[bool]] = []
         for rule in scopes.deny:
             condition = self.rule_clause(entity, table, rule.scope, action, depth)
@@ -127,6 +137,17 @@ class ScopeCompiler:
         if not allowed:
             return [sa.false()]
         return [sa.and_(branch, *denied) if denied else branch for branch in allowed]
+
+    def _split(
+        self, table: sa.Table, scope: str, condition: sa.ColumnElement[bool]
+    ) -> list[sa.ColumnElement[bool]]:
+        facts, actor = self.facts, self.facts.actor
+        if scope == "department_tree" and 1 < len(facts.department_tree) <= MAX_SPLIT:
+            return [table.c.department_id == d for d in sorted(facts.department_tree)]
+        members = facts.team_members | ({actor.user_id} if actor.user_id else set())
+        if scope == "team" and 1 < len(members) <= MAX_SPLIT:
+            return [table.c.owner_id == m for m in sorted(members)]
+        return [condition]
 
     def rule_clause(
         self, entity: EntityDef, table: sa.Table, scope: str, action: str, depth: int
