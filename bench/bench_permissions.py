@@ -17,10 +17,11 @@ masks (no database work beyond loading metadata and one 50-row page):
     the full enforcer.
 queries (needs a database seeded with `seed.py --org tree`):
   g.records.query / count as a sales_manager (department_tree scope over a region: ~50
-  users), a sales_rep (own) and the system actor (no scope): default list page (created_at
+  users, 6 departments), a sales_manager over a division (~250 users, 31 departments), a
+  sales_rep (own) and the system actor (no scope): default list page (created_at
   DESC, id DESC), the core benchmark's sort (-created_at, name), filtered by stage, capped
-  count, page 2 via cursor. The 20 region managers and 20 reps take turns, so each run reads
-  another part of the table. Prints p50/p95, statements per call and the plans
+  count, page 2 via cursor. The 20 region managers, 4 division heads and 20 reps take turns,
+  so each run reads another part of the table. Prints p50/p95, statements per call and the plans
   (EXPLAIN QUERY PLAN / EXPLAIN ANALYZE) of the SQL the layer sent. --what-if also times
   hand-written forms of the manager's page (the OR of the scope terms, department_tree alone,
   a union of per-term branches as ids and as whole rows like reads.py sends it on SQLite,
@@ -407,6 +408,7 @@ def org(engine: sa.Engine) -> dict[str, Any]:
         )
         trees = {}
         managers = []
+        divisions = []
         for uid, dept in sorted(users.items()):
             if "sales_manager" in roles.get(uid, ()):
                 tree = subtree(c, dept)
@@ -414,6 +416,8 @@ def org(engine: sa.Engine) -> dict[str, Any]:
                 trees[uid] = (tree, members)
                 if 30 <= len(members) <= 80:
                     managers.append(uid)
+                elif len(members) > 80:
+                    divisions.append(uid)
     reps = []
     for uid in managers:
         tree, members = trees[uid]
@@ -431,6 +435,10 @@ def org(engine: sa.Engine) -> dict[str, Any]:
         "subtree_customers": [sum(owned.get(u, 0) for u in trees[m][1]) for m in managers],
         "rep_customers": [owned.get(r, 0) for r in reps],
         "owners": sum(1 for u in owned if owned[u]),
+        "divisions": divisions,
+        "division_users": [len(trees[m][1]) for m in divisions],
+        "division_departments": [len(trees[m][0]) for m in divisions],
+        "division_customers": [sum(owned.get(u, 0) for u in trees[m][1]) for m in divisions],
     }
 
 
@@ -461,6 +469,7 @@ def bench_queries(g: Any, args: argparse.Namespace) -> dict[str, Any]:
     with engine.connect() as c:
         actors = {
             "manager": [load_actor(c, uid) for uid in info["managers"]],
+            "division": [load_actor(c, uid) for uid in info["divisions"]],
             "rep": [load_actor(c, uid) for uid in info["reps"]],
             "system": [Actor.system()],
         }
@@ -498,7 +507,9 @@ def bench_queries(g: Any, args: argparse.Namespace) -> dict[str, Any]:
         keep = set(args.cases.split(","))
         cases = [c for c in cases if c.key in keep]
     kinds = [
-        k for k in ("manager", "rep", "system") if not args.actors or k in args.actors.split(",")
+        k
+        for k in ("manager", "division", "rep", "system")
+        if (not args.actors or k in args.actors.split(",")) and actors[k]
     ]
     recorder = Recorder(engine)
     rnd = random.Random(5)
@@ -546,7 +557,9 @@ def bench_queries(g: Any, args: argparse.Namespace) -> dict[str, Any]:
         "rows": total,
         "statistics": bool(stats),
         "runs": args.runs,
-        "org": {k: v for k, v in info.items() if k not in ("managers", "reps", "trees")},
+        "org": {
+            k: v for k, v in info.items() if k not in ("managers", "reps", "trees", "divisions")
+        },
         "in_scope": in_scope,
         "peak_rss_mb": peak_rss_mb(),
         "what_if": explored,
@@ -577,6 +590,7 @@ WHAT_IF_INDEX = "tmp_bench_department_id_created_at"
 WHAT_IF_SINGLE = "tmp_bench_department_id"
 WHAT_IF_COLUMNS = ["department_id", "created_at"]
 ORDER = "ORDER BY created_at DESC, id DESC"
+ORDER_CORE = "ORDER BY created_at DESC, name ASC NULLS LAST, id ASC"  # sort -created_at, name
 
 
 def _composite_index(engine: sa.Engine) -> str | None:
@@ -603,9 +617,11 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
     def ph(values: list[Any]) -> str:
         return ", ".join("?" for _ in values)
 
-    def plain(where: str, values: list[Any]) -> Callable[[str, list[Any]], tuple[str, list[Any]]]:
+    def plain(
+        where: str, values: list[Any], order: str = ORDER
+    ) -> Callable[[str, list[Any]], tuple[str, list[Any]]]:
         return lambda k, kv: (
-            f"SELECT * FROM e_customer WHERE ({where}) {k} {ORDER} LIMIT {PAGE + 1}",
+            f"SELECT * FROM e_customer WHERE ({where}) {k} {order} LIMIT {PAGE + 1}",
             values + kv,
         )
 
@@ -621,19 +637,29 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
         )
         return sql, [manager, *kv, *tree, *kv]
 
-    def layer_union(k: str, kv: list[Any]) -> tuple[str, list[Any]]:
+    def layer_union(
+        order: str = ORDER, per_department: bool = False
+    ) -> Callable[[str, list[Any]], tuple[str, list[Any]]]:
         """The shape reads.py `_merged_branches` sends on SQLite: a UNION of whole rows of one
-        ordered, limited SELECT per scope branch, ordered and limited again."""
-        own = f"SELECT * FROM e_customer WHERE owner_id = ? {k} {ORDER} LIMIT {PAGE + 1}"
-        dept = (
-            f"SELECT * FROM e_customer WHERE department_id IN ({ph(tree)}) {k} {ORDER} "
-            f"LIMIT {PAGE + 1}"
-        )
-        sql = (
-            f"SELECT * FROM (SELECT * FROM ({own}) AS branch0 UNION SELECT * FROM ({dept}) "
-            f"AS branch1) AS scoped {ORDER} LIMIT {PAGE + 1}"
-        )
-        return sql, [manager, *kv, *tree, *kv]
+        ordered, limited SELECT per scope branch, ordered and limited again; per_department
+        splits the department_tree branch into one branch per department (`department_id =`)."""
+
+        def make(k: str, kv: list[Any]) -> tuple[str, list[Any]]:
+            own = f"SELECT * FROM e_customer WHERE owner_id = ? {k} {order} LIMIT {PAGE + 1}"
+            parts, values = [own], [manager, *kv]
+            for where, args in (
+                [("department_id = ?", [d]) for d in tree]
+                if per_department
+                else [(f"department_id IN ({ph(tree)})", list(tree))]
+            ):
+                parts.append(f"SELECT * FROM e_customer WHERE {where} {k} {order} LIMIT {PAGE + 1}")
+                values += [*args, *kv]
+            union = " UNION ".join(
+                f"SELECT * FROM ({part}) AS branch{i}" for i, part in enumerate(parts)
+            )
+            return f"SELECT * FROM ({union}) AS scoped {order} LIMIT {PAGE + 1}", values
+
+        return make
 
     with engine.connect() as c:
         empty = c.exec_driver_sql(
@@ -649,9 +675,15 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
          plain(f"department_id IN ({ph(tree)})", list(tree))),
         ("rewrite: id IN (own branch LIMIT 51 UNION ALL subtree branch LIMIT 51)", branches),
         ("UNION of per-branch SELECT * … LIMIT 51 (SQLite's page since 43877dc)",
-         layer_union),
+         layer_union()),
         ("OR form, subtree without customers (worst case below)",
          plain("owner_id = ? OR department_id IN (?)", [manager, empty])),
+        # the core benchmark's sort (-created_at, name): page 1 only (reference: the OR form)
+        ("core sort (-created_at, name), OR form", plain(generated, [manager, *tree], ORDER_CORE)),
+        ("core sort, UNION of per-branch SELECT * (SQLite's page since 43877dc)",
+         layer_union(ORDER_CORE)),
+        ("core sort, UNION with one branch per subtree department (department_id = ?)",
+         layer_union(ORDER_CORE, per_department=True)),
     ]  # fmt: skip
     if not pg:
         variants += [
@@ -679,6 +711,8 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
     last = first[PAGE - 1]
     cursor = [last.created_at, last.created_at, last.id]
     want = {"": [r.id for r in first], "k": [r.id for r in run(*variants[0][1](keyset, cursor))]}
+    core = next(make for name, make in variants if name.startswith("core sort"))
+    want["core"] = [r.id for r in run(*core("", []))]
     results = []
     existing = _composite_index(engine)
     composite = f"({', '.join(WHAT_IF_COLUMNS)})"
@@ -708,6 +742,11 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
         try:
             for name, make in variants:
                 for page, (k, kv) in (("page 1", ("", [])), ("page 2", (keyset, cursor))):
+                    if name.startswith("core sort") and k:
+                        results.append({"phase": phase, "variant": name, "page": page,
+                                        "p50": None, "p95": None, "same_rows": None,
+                                        "plan": "", "summary": ""})  # fmt: skip
+                        continue
                     sql, values = make(k, kv)
                     for _ in range(3):
                         rows = run(sql, values)
@@ -716,7 +755,8 @@ def what_if(engine: sa.Engine, info: dict[str, Any], runs: int) -> dict[str, Any
                     same = (
                         None
                         if "without" in name
-                        else [r.id for r in rows] == want["k" if k else ""]
+                        else [r.id for r in rows]
+                        == want["core" if name.startswith("core") else "k" if k else ""]
                     )
                     prefix = "EXPLAIN (ANALYZE, COSTS OFF) " if pg else "EXPLAIN QUERY PLAN "
                     with engine.connect() as c:
@@ -903,8 +943,9 @@ def masks_block(m: dict[str, Any], env: dict[str, str], command: str) -> str:
     )
 
 
-NAMES = {"manager": "sales_manager (department_tree)", "rep": "sales_rep (own)",
-         "system": "system actor (no scope)"}  # fmt: skip
+NAMES = {"manager": "sales_manager (department_tree), region",
+         "division": "sales_manager (department_tree), division",
+         "rep": "sales_rep (own)", "system": "system actor (no scope)"}  # fmt: skip
 
 
 def queries_block(q: dict[str, Any], env: dict[str, str], command: str) -> str:
@@ -920,7 +961,16 @@ def queries_block(q: dict[str, Any], env: dict[str, str], command: str) -> str:
         f"Org: {o['departments']} departments, {o['users']:,} users ({o['owners']} own customers). "
         f"Managers: the {len(su)} region managers in turn, subtree {min(su)}–{max(su)} users "
         f"(mean {sum(su) / len(su):.0f}) in {_span(o['subtree_departments'])} departments, "
-        f"{min(sc):,}–{max(sc):,} customers; reps: "
+        f"{min(sc):,}–{max(sc):,} customers; "
+        + (
+            f"division heads: the {len(o['division_users'])} in turn, subtree "
+            f"{_span(o['division_users'])} users in {_span(o['division_departments'])} "
+            f"departments, {min(o['division_customers']):,}–{max(o['division_customers']):,} "
+            "customers; "
+            if o.get("division_users")
+            else ""
+        )
+        + "reps: "
         f"one per region, {min(rc)}–{max(rc)} customers each. {q['runs']} runs per cell after "
         f"a warm-up of every actor. Times in ms, wall clock in the caller. Load average "
         f"(1/5/15 min) before / after: {env['load']} / {q.get('load_after', '?')}.",
@@ -967,9 +1017,10 @@ def queries_block(q: dict[str, Any], env: dict[str, str], command: str) -> str:
         for i in range(0, len(results), 2):
             one, two = results[i], results[i + 1]
             mark = " (different rows!)" if False in (one["same_rows"], two["same_rows"]) else ""
+            second = "–" if two["p50"] is None else f"{two['p50']:.2f} / {two['p95']:.2f}"
             lines.append(
                 f"| {one['phase']} | {one['variant']}{mark} | {one['p50']:.2f} / {one['p95']:.2f} | "
-                f"{two['p50']:.2f} / {two['p95']:.2f} | {one['summary']} |"
+                f"{second} | {one['summary']} |"
             )
     missed = [
         (case["title"], kind, r["p95"])
@@ -1004,6 +1055,20 @@ def _span(values: list[int]) -> str:
     return f"{min(values)}" if min(values) == max(values) else f"{min(values)}–{max(values)}"
 
 
+def _section_end(text: str, position: int) -> int:
+    """Where the next `#` or `##` heading after `position` starts (len(text) if none); lines
+    inside ``` fences are not headings (shell comments in a code block start with "# ")."""
+    fenced = False
+    offset = position
+    for line in text[position:].splitlines(keepends=True):
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,2} ", line) and offset > position:
+            return offset
+        offset += len(line)
+    return len(text)
+
+
 def write_docs(blocks: dict[str, str]) -> None:
     text = DOCS.read_text(encoding="utf-8")
     if SECTION not in text:
@@ -1017,8 +1082,7 @@ def write_docs(blocks: dict[str, str]) -> None:
         else:
             text = text[: anchor + 1] + section + "\n" + text[anchor + 1 :]
     start = text.index(SECTION)
-    following = re.search(r"^#{1,2} ", text[start + len(SECTION) :], re.M)
-    end = start + len(SECTION) + following.start() if following else len(text)
+    end = _section_end(text, start + len(SECTION))
     body = text[start:end]
     for name, block in blocks.items():
         begin, finish = f"<!-- perm:{name}:begin -->", f"<!-- perm:{name}:end -->"
@@ -1048,7 +1112,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=50, help="query runs per case and actor")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--cases", help="comma-separated: list,list2,stage,count,page2")
-    ap.add_argument("--actors", help="comma-separated: manager,rep,system")
+    ap.add_argument("--actors", help="comma-separated: manager,division,rep,system")
     ap.add_argument("--analyze", action="store_true", help="ANALYZE first (SQLite: sqlite_stat1)")
     ap.add_argument("--policies", type=int, default=2000, help="p lines for the mask part")
     ap.add_argument("--policy-users", type=int, default=1000)

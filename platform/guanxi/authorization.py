@@ -6,7 +6,8 @@ contract so the pipeline does not depend on Casbin.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -42,10 +43,20 @@ class Access(Protocol):
         """SQL limiting rows to the actor's scope for `action`; None when unrestricted."""
 
     def scope_branches(
-        self, connection: Connection, snapshot: Snapshot, entity: EntityDef, action: str
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        action: str,
+        split: bool = False,
     ) -> list[sa.ColumnElement[bool]] | None:
         """The same scope as OR-ed branches (None when unrestricted), for list queries that
-        run one index-ordered branch each."""
+        run one index-ordered branch each; `split`: one branch per department or member."""
+
+    def record_in_scope(
+        self, connection: Connection, entity: EntityDef, record: Mapping[str, Any], action: str
+    ) -> bool | None:
+        """Whether the record's values are in scope, when that can be told without SQL."""
 
     def delete_rule(self, entity: str) -> str:
         """ "allowed", "approval" or "admin_only" (PERM-06)."""

@@ -67,7 +67,7 @@ class RecordService(RecordReader):
             given_owner = "owner_id" in record
             self.checks.apply_defaults(entity, record, actor)
             if given_owner:
-                self._follow_owner(connection, record, "department_id" not in data)
+                self._follow_owner(connection, record, "department_id" not in data, actor)
             self.pm.hook.prepare_record(
                 platform=self.platform, entity=entity, record=record, old=None, actor=actor, op=op
             )
@@ -84,7 +84,7 @@ class RecordService(RecordReader):
             )
             event = self._insert(connection, snapshot, entity, record, actor, reason)
             if not assigned:
-                self._check_in_scope(connection, snapshot, entity, access, event.record_id)
+                self._check_in_scope(connection, snapshot, entity, access, event.record_id, record)
         self._after_commit([event])
         return mask.apply(event.record or {})
 
@@ -110,9 +110,18 @@ class RecordService(RecordReader):
         entity: EntityDef,
         access: Access,
         record_id: int,
+        record: dict[str, Any],
     ) -> None:
         """A write must leave the record inside the actor's edit scope: a rep cannot move a
-        customer to another region or department they could not have edited (PERM-04)."""
+        customer to another region or department they could not have edited (PERM-04).
+        Owner and department scopes are decided from the values; others re-read the row."""
+        decided = access.record_in_scope(connection, entity, record, "edit")
+        if decided is True:
+            return
+        if decided is False:
+            raise PermissionDenied(
+                _("The record would be outside the records you may edit"), code="out_of_scope"
+            )
         table = snapshot.tables[entity.name]
         scope = access.scope_clause(connection, snapshot, entity, "edit")
         if scope is None:
@@ -126,10 +135,17 @@ class RecordService(RecordReader):
             )
 
     def _follow_owner(
-        self, connection: Connection, record: dict[str, Any], department_follows: bool
+        self,
+        connection: Connection,
+        record: dict[str, Any],
+        department_follows: bool,
+        actor: Actor,
     ) -> None:
         """A new owner brings their department along unless the input set one explicitly."""
         if not department_follows or record.get("owner_id") is None:
+            return
+        if record["owner_id"] == actor.user_id:  # the acting user: no look-up needed
+            record["department_id"] = actor.department_id
             return
         department_id = connection.execute(
             sa.select(user.c.department_id).where(user.c.id == record["owner_id"])
@@ -222,6 +238,7 @@ class RecordService(RecordReader):
                     connection,
                     record,
                     isinstance(changes, Mapping) and "department_id" not in changes,
+                    actor,
                 )
             self.pm.hook.prepare_record(
                 platform=self.platform,
@@ -250,7 +267,7 @@ class RecordService(RecordReader):
                 connection, snapshot, entity, old, record, changed, actor, reason, field_reasons
             )
             if not assigned:
-                self._check_in_scope(connection, snapshot, entity, access, old["id"])
+                self._check_in_scope(connection, snapshot, entity, access, old["id"], record)
         self._after_commit([event])
         return mask.apply(event.record or {})
 
