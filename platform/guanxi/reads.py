@@ -459,6 +459,24 @@ class RecordReader:
             searchable.append(title)
         return {"or": [{"field": f.key, "op": "contains", "value": text} for f in searchable]}
 
+    def _visible_record(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        access: Access,
+        entity: EntityDef,
+        record_id: Any,
+    ) -> bool:
+        """Whether the actor may view record `record_id` (module, scope and plugins' query
+        conditions): what a reference to it needs."""
+        if not access.allows(entity.name, "view"):
+            return False
+        table = snapshot.tables[entity.name]
+        compiler = snapshot.compiler(entity.name, self.types)
+        where = self._where(connection, snapshot, access, compiler, None, None, "view")
+        query = sa.select(table.c.id).where(table.c.id == record_id, where)
+        return connection.execute(query).first() is not None
+
     def _fetch(
         self,
         connection: Connection,

@@ -50,12 +50,18 @@ def _reference_error(field: FieldDef) -> FieldError:
 
 
 class RecordChecks:
-    def __init__(self, platform: Guanxi, tag_fields: Callable[[EntityDef], list[FieldDef]]) -> None:
+    def __init__(
+        self,
+        platform: Guanxi,
+        tag_fields: Callable[[EntityDef], list[FieldDef]],
+        visible: Callable[[Connection, Snapshot, Access, EntityDef, Any], bool],
+    ) -> None:
         self.platform = platform
         self.types = platform.types
         self.validators = platform.validators
         self.pm = platform.pm
         self.tag_fields = tag_fields
+        self.visible = visible  # the read path's own "may this actor see record N?"
 
     def parse_input(
         self, entity: EntityDef, data: Mapping[str, Any], mask: FieldMask
@@ -181,34 +187,11 @@ class RecordChecks:
                 continue
             target_entity = snapshot.entities.get(field.reference or "")
             if field.type == "reference" and target_entity is not None:
-                if not self._visible(connection, snapshot, access, target_entity, value):
+                if not self.visible(connection, snapshot, access, target_entity, value):
                     errors.append(_reference_error(field))
             elif connection.execute(_exists_statement(target), {"id": value}).first() is None:
                 errors.append(_reference_error(field))
         return errors
-
-    def _visible(
-        self,
-        connection: Connection,
-        snapshot: Snapshot,
-        access: Access,
-        entity: EntityDef,
-        record_id: Any,
-    ) -> bool:
-        if not access.allows(entity.name, "view"):
-            return False
-        table = snapshot.tables[entity.name]
-        query = sa.select(table.c.id).where(table.c.id == record_id)
-        scope = access.scope_clause(connection, snapshot, entity, "view")
-        if scope is not None:
-            query = query.where(scope)
-        for found in self.pm.hook.query_conditions(
-            platform=self.platform, actor=access.actor, entity=entity, action="view"
-        ):
-            compiler = snapshot.compiler(entity.name, self.types)
-            for condition in found or []:
-                query = query.where(compiler.where(condition))
-        return connection.execute(query).first() is not None
 
     def unique_errors(
         self,

@@ -48,7 +48,7 @@ def _insert_statement(table: sa.Table) -> sa.Insert:
 class RecordService(RecordReader):
     def __init__(self, platform: Guanxi) -> None:
         super().__init__(platform)
-        self.checks = RecordChecks(platform, self._tag_fields)
+        self.checks = RecordChecks(platform, self._tag_fields, self._visible_record)
 
     # -- create ----------------------------------------------------------------------------
 
