@@ -54,7 +54,12 @@ class Access(Protocol):
         run one index-ordered branch each; `split`: one branch per department or member."""
 
     def record_in_scope(
-        self, connection: Connection, entity: EntityDef, record: Mapping[str, Any], action: str
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: Mapping[str, Any],
+        action: str,
     ) -> bool | None:
         """Whether the record's values are in scope, when that can be told without SQL."""
 

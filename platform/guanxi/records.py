@@ -115,7 +115,7 @@ class RecordService(RecordReader):
         """A write must leave the record inside the actor's edit scope: a rep cannot move a
         customer to another region or department they could not have edited (PERM-04).
         Owner and department scopes are decided from the values; others re-read the row."""
-        decided = access.record_in_scope(connection, entity, record, "edit")
+        decided = access.record_in_scope(connection, snapshot, entity, record, "edit")
         if decided is True:
             return
         if decided is False:

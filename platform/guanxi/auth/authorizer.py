@@ -15,7 +15,7 @@ from guanxi.actor import Actor
 from guanxi.auth.fields import FieldMask
 from guanxi.auth.grants import PolicySnapshot, RoleSetGrants, ScopeSet
 from guanxi.auth.identity import subtree
-from guanxi.auth.scopes import DEFAULT_SCOPE, OrgFacts, ScopeCompiler
+from guanxi.auth.scopes import OrgFacts, ScopeCompiler
 from guanxi.auth.version import versions
 from guanxi.auth.vocabulary import ADMIN_ROLE
 from guanxi.errors import PermissionDenied
@@ -76,8 +76,8 @@ class SystemAccess:
                        action: str, split: bool = False) -> None:  # fmt: skip
         return None
 
-    def record_in_scope(self, connection: Connection, entity: EntityDef, record: Any,
-                        action: str) -> bool:  # fmt: skip
+    def record_in_scope(self, connection: Connection, snapshot: Snapshot, entity: EntityDef,
+                        record: Any, action: str) -> bool:  # fmt: skip
         return True
 
     def delete_rule(self, entity: str) -> str:
@@ -112,9 +112,6 @@ class ActorAccess:
     def mask(self, entity: EntityDef) -> FieldMask:
         return self.grants.mask(entity, self.types)
 
-    def scopes(self, entity: str, action: str) -> ScopeSet | None:
-        return self.grants.scopes(entity, action)
-
     def scope_clause(
         self,
         connection: Connection,
@@ -123,8 +120,7 @@ class ActorAccess:
         action: str,
         table: sa.Table | None = None,
     ) -> sa.ColumnElement[bool] | None:
-        compiler = ScopeCompiler(snapshot, self.types, self.facts(connection), self._scopes_for)
-        return compiler.clause(entity, action, table)
+        return self.scope_compiler(connection, snapshot).clause(entity, action, table)
 
     def scope_branches(
         self,
@@ -134,43 +130,22 @@ class ActorAccess:
         action: str,
         split: bool = False,
     ) -> list[sa.ColumnElement[bool]] | None:
-        compiler = ScopeCompiler(snapshot, self.types, self.facts(connection), self._scopes_for)
-        return compiler.branches(entity, action, split=split)
+        return self.scope_compiler(connection, snapshot).branches(entity, action, split=split)
 
     def record_in_scope(
-        self, connection: Connection, entity: EntityDef, record: Mapping[str, Any], action: str
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        record: Mapping[str, Any],
+        action: str,
     ) -> bool | None:
-        """Decide from the record's owner and department alone when every scope rule is of
-        those kinds (None: a via/filter rule or a deny rule needs SQL). Saves a read per write."""
-        scopes = self._scopes_for(entity.name, action)
-        if scopes is None or scopes.deny:
-            return None
-        if not scopes.allow and not scopes.defaulted:
-            return False
-        kinds = [rule.scope for rule in scopes.allow] or [DEFAULT_SCOPE]
-        facts = self.facts(connection)
-        owner, department = record.get("owner_id"), record.get("department_id")
-        undecided = False
-        for kind in kinds:
-            if kind == "all":
-                return True
-            if kind == "own":
-                matched = owner is not None and owner == self.actor.user_id
-            elif kind == "team":
-                members = facts.team_members | {self.actor.user_id}
-                matched = owner is not None and owner in members
-            elif kind == "department":
-                matched = department is not None and department == self.actor.department_id
-            elif kind == "department_tree":
-                matched = department is not None and department in facts.department_tree
-            elif kind == "none":
-                matched = False
-            else:
-                undecided = True
-                continue
-            if matched:
-                return True
-        return None if undecided else False
+        """Decided from the values where possible: saves a read-back per write."""
+        return self.scope_compiler(connection, snapshot).decide(entity, record, action)
+
+    def scope_compiler(self, connection: Connection, snapshot: Snapshot) -> ScopeCompiler:
+        """This actor's scopes, ready to compile or decide."""
+        return ScopeCompiler(snapshot, self.types, self.facts(connection), self._scopes_for)
 
     def _scopes_for(self, entity: str, action: str) -> ScopeSet | None:
         if not self.grants.allows(entity, "view"):
@@ -184,9 +159,9 @@ class ActorAccess:
         if self._facts is None:
             with self._lock:
                 if self._facts is None:
-                    members = self._load_members(connection)
-                    tree = self._load_tree(connection)
-                    self._facts = OrgFacts(self.actor, lambda: members, lambda: tree)
+                    self._facts = OrgFacts(
+                        self.actor, self._load_members(connection), self._load_tree(connection)
+                    )
         return self._facts
 
     def _load_members(self, connection: Connection) -> frozenset[int]:

@@ -13,7 +13,6 @@ from guanxi.auth.authorizer import ActorAccess, SystemAccess
 from guanxi.auth.fields import Level
 from guanxi.auth.grants import ScopeRule
 from guanxi.auth.identity import actor_for, load_actor
-from guanxi.auth.scopes import DEFAULT_SCOPE, ScopeCompiler
 from guanxi.auth.version import versions
 from guanxi.auth.vocabulary import FIELD_ACTIONS, SCOPED_ACTION
 from guanxi.errors import NotFound
@@ -81,16 +80,10 @@ def explain(
         row = connection.execute(sa.select(table).where(table.c.id == record_id)).first()
         if row is None:
             return Explanation(False, [_("There is no record {id}.", id=record_id)])
-        compiler = ScopeCompiler(
-            snapshot, platform.types, access.facts(connection), access._scopes_for
-        )
+        compiler = access.scope_compiler(connection, snapshot)
         scoped_action = SCOPED_ACTION[action]
         scopes = access.grants.scopes(entity.name, scoped_action)
-        rules = scopes.allow or (
-            (ScopeRule("(default)", entity.name, scoped_action, DEFAULT_SCOPE, "allow"),)
-            if scopes.defaulted
-            else ()
-        )
+        rules = scopes.rules(entity.name, scoped_action)
 
         def matches(rule: ScopeRule) -> bool:
             clause = compiler.rule_clause(entity, table, rule.scope, scoped_action, 0)

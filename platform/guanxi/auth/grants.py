@@ -28,6 +28,7 @@ from guanxi.store.system_tables import policy
 MODEL_FILE = Path(__file__).with_name("model.conf")
 ROLE_SET_SUBJECT = "__role_set__"
 MAX_CACHED_ROLE_SETS = 512
+DEFAULT_SCOPE = "own"  # a granted module without scope rules: least privilege
 
 
 @cache
@@ -63,6 +64,12 @@ class ScopeSet:
     allow: tuple[ScopeRule, ...]
     deny: tuple[ScopeRule, ...]
     defaulted: bool  # no allow rule: least privilege ("own") applies
+
+    def rules(self, entity: str, action: str) -> tuple[ScopeRule, ...]:
+        """The allow rules in force: the role set's own, or the least-privilege default."""
+        if self.allow or not self.defaulted:
+            return self.allow
+        return (ScopeRule("(default)", entity, action, DEFAULT_SCOPE, "allow"),)
 
 
 class PolicySnapshot:

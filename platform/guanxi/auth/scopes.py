@@ -10,13 +10,13 @@ OR-ed, its deny rules AND-NOT-ed; with no allow rule least privilege applies: ow
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
 from guanxi.actor import Actor
-from guanxi.auth.grants import ScopeRule, ScopeSet
+from guanxi.auth.grants import ScopeSet
 from guanxi.errors import MetadataError, QueryError
 from guanxi.i18n import Message, _
 from guanxi.meta.entity import EntityDef
@@ -27,36 +27,18 @@ from guanxi.store.query import QueryCompiler
 MAX_VIA_DEPTH = 3
 MAX_SPLIT = 40  # beyond this many departments or members, one IN branch beats many branches
 PLACEHOLDER = "$user."
-DEFAULT_SCOPE = "own"
 
 
 class OrgFacts:
-    """The actor's place in the organisation that scopes need, loaded lazily, once per call
-    chain (the Access object holding it is cached per user and auth version)."""
+    """The actor's place in the organisation that scopes need: their teams' members and their
+    department subtree (loaded once per actor and auth version by the Access holding them)."""
 
     def __init__(
-        self,
-        actor: Actor,
-        team_members: Callable[[], frozenset[int]],
-        department_tree: Callable[[], frozenset[int]],
+        self, actor: Actor, team_members: frozenset[int], department_tree: frozenset[int]
     ) -> None:
         self.actor = actor
-        self._team_members = team_members
-        self._department_tree = department_tree
-        self._members: frozenset[int] | None = None
-        self._tree: frozenset[int] | None = None
-
-    @property
-    def team_members(self) -> frozenset[int]:
-        if self._members is None:
-            self._members = self._team_members()
-        return self._members
-
-    @property
-    def department_tree(self) -> frozenset[int]:
-        if self._tree is None:
-            self._tree = self._department_tree()
-        return self._tree
+        self.team_members = team_members
+        self.department_tree = department_tree
 
     def attribute(self, name: str) -> Any:
         if name == "id":
@@ -113,11 +95,8 @@ class ScopeCompiler:
         table = table if table is not None else self.snapshot.tables[entity.name]
         allowed: list[sa.ColumnElement[bool]] = []
         unrestricted = False
-        if scopes.allow:
-            rules = scopes.allow
-        elif scopes.defaulted:  # a granted module without scope rules: least privilege
-            rules = (ScopeRule("", entity.name, action, DEFAULT_SCOPE, "allow"),)
-        else:
+        rules = scopes.rules(entity.name, action)
+        if not rules:
             return [sa.false()]
         for rule in rules:
             condition = self.rule_clause(entity, table, rule.scope, action, depth)
@@ -137,6 +116,38 @@ class ScopeCompiler:
         if not allowed:
             return [sa.false()]
         return [sa.and_(branch, *denied) if denied else branch for branch in allowed]
+
+    def decide(self, entity: EntityDef, record: Mapping[str, Any], action: str) -> bool | None:
+        """rule_clause's verdict for one record, from its owner and department alone, when
+        every rule is of those kinds (None: a via or filter rule, or a deny rule, needs SQL)."""
+        scopes = self.scopes_for(entity.name, action)
+        if scopes is None:
+            return True
+        if scopes.deny:
+            return None
+        facts, actor = self.facts, self.facts.actor
+        owner, department = record.get("owner_id"), record.get("department_id")
+        undecided = False
+        for rule in scopes.rules(entity.name, action):
+            kind = rule.scope
+            if kind == "all":
+                return True
+            if kind == "own":
+                matched = owner is not None and owner == actor.user_id
+            elif kind == "team":
+                matched = owner is not None and owner in facts.team_members | {actor.user_id}
+            elif kind == "department":
+                matched = department is not None and department == actor.department_id
+            elif kind == "department_tree":
+                matched = department is not None and department in facts.department_tree
+            elif kind == "none":
+                matched = False
+            else:
+                undecided = True
+                continue
+            if matched:
+                return True
+        return None if undecided else False
 
     def _split(
         self, table: sa.Table, scope: str, condition: sa.ColumnElement[bool]
