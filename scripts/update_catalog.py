@@ -15,12 +15,25 @@ ROOT = Path(__file__).resolve().parents[1]
 PO_FILE = ROOT / "platform/guanxi/locale/zh_CN/LC_MESSAGES/guanxi.po"
 
 
+TEMPLATE_METHOD = [("**.html", "jinja2")]  # templates translate with t("English text")
+
+
 def extracted_msgids(source: Path = ROOT / "platform") -> set[str]:
     keywords = {"_": None, "Message": None}
-    return {
+    found = {
         message if isinstance(message, str) else message[0]
         for _file, _line, message, _comments, _context in extract_from_dir(str(source), keywords=keywords)
     }
+    for templates in (ROOT / "themes", ROOT / "platform" / "guanxi" / "templates"):
+        found |= {
+            message if isinstance(message, str) else message[0]
+            for _file, _line, message, _comments, _context in extract_from_dir(
+                str(templates), method_map=TEMPLATE_METHOD, keywords={"t": None},
+                options_map={"**.html": {"trim_blocks": "true", "lstrip_blocks": "true"}},
+            )
+            if message
+        }
+    return found
 
 
 def main() -> None:

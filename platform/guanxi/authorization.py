@@ -23,6 +23,10 @@ class Access(Protocol):
 
     actor: Actor
 
+    @property
+    def is_admin(self) -> bool:
+        """Whether the actor may change metadata and permissions (admin screens)."""
+
     def allows(self, entity: str, action: str) -> bool:
         """May the actor perform the module action (view, create, edit, delete, ...)?"""
 

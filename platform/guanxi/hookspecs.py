@@ -141,3 +141,47 @@ def query_conditions(
 
     :param action: why rows are read: "view" (lists, counts, gets), "edit" or "delete".
     """
+
+
+# -- Screens (UI contributions; each answer is already filtered by what the actor may do) -----
+
+
+@hookspec
+def menu_items(platform: Any, actor: Actor) -> list[dict[str, Any]] | None:
+    """Return navigation entries for this actor (UI-01)::
+
+        [{"href": "/bin", "label": {"zh-CN": "回收站", "en": "Recycle bin"}, "position": 80}]
+
+    Return only entries the actor may open; the screen behind them checks again.
+    """
+
+
+@hookspec
+def record_actions(
+    platform: Any, actor: Actor, entity: EntityDef, record: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """Return buttons for a record's detail page (UI-04), e.g. "move to public pool"::
+
+        [{"label": {...}, "href": "/sfa/pool/42", "method": "post", "confirm": {...}}]
+
+    `record` is already masked for the actor. A POST action carries the CSRF token.
+    """
+
+
+@hookspec
+def timeline_items(
+    platform: Any, actor: Actor, entity: EntityDef, record: dict[str, Any]
+) -> list[dict[str, Any]] | None:
+    """Return items for a record's timeline (UI-07): tickets, messages, anything dated::
+
+        [{"at": datetime_utc, "kind": "ticket", "title": "...", "body": "...",
+          "href": "/r/ticket/7", "author": "..."}]
+
+    Read them through platform.records with `actor`, so scopes and masks apply.
+    """
+
+
+@hookspec
+def dashboard_panels(platform: Any, actor: Actor) -> list[dict[str, Any]] | None:
+    """Return extra home-dashboard panels (UI-08): [{"title": ..., "figures": [{"label",
+    "value", "href"}], "position": 50}]. Figures must be counted through platform.records."""

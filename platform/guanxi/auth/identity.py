@@ -18,7 +18,7 @@ from guanxi import clock
 from guanxi.actor import Actor
 from guanxi.auth import audit, version
 from guanxi.errors import MetadataError, NotFound, PermissionDenied
-from guanxi.i18n import _
+from guanxi.i18n import LOCALES, _
 from guanxi.store.db import Database
 from guanxi.store.system_tables import department, policy, position, team, team_member, user
 
@@ -368,3 +368,13 @@ def list_users(db: Database) -> list[dict[str, Any]]:
         return [
             dict(r._mapping) for r in connection.execute(sa.select(*columns).order_by(user.c.id))
         ]
+
+
+def set_own_locale(db: Database, actor: Actor, locale: str) -> None:
+    """A user picks their own language (UI-11); no admin needed, nothing else changes."""
+    if locale not in LOCALES:
+        raise MetadataError(_("Unknown language '{locale}'", locale=locale), field="locale")
+    if actor.user_id is None:
+        return
+    with db.unit_of_work() as connection:
+        connection.execute(sa.update(user).where(user.c.id == actor.user_id).values(locale=locale))

@@ -269,3 +269,50 @@ access_log = sa.Table(
     sa.Index("ix_gx_access_log_at", "at"),
     sa.Index("ix_gx_access_log_user", "user_id", "at"),
 )
+
+# Screens (UI-02, UI-12, DATA-14).
+saved_view = sa.Table(
+    "gx_saved_view",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("state", sa.JSON, nullable=False),  # {"filter", "sort", "columns", "q"}
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_gx_saved_view_entity", "entity", "owner_id"),
+)
+notification = sa.Table(
+    "gx_notification",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("title", sa.JSON, nullable=False),  # {"zh-CN": .., "en": ..}
+    sa.Column("body", sa.Text),
+    sa.Column("link", sa.String(300)),
+    sa.Column("due_at", sa.DateTime),  # a reminder shows from this moment on
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("read_at", sa.DateTime),
+    sa.Column("source_entity", sa.String(40)),
+    sa.Column("source_id", sa.BigInteger),
+    sa.Index("ix_gx_notification_user", "user_id", "read_at", "due_at"),
+)
+attachment = sa.Table(
+    "gx_attachment",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("content_type", sa.String(120), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("storage_key", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.Integer),
+    sa.Column("created_by_name", sa.String(100)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_gx_attachment_record", "entity", "record_id"),
+)

@@ -1,0 +1,83 @@
+"""The page frame (UI-01, UI-11, UI-12): navigation follows permissions, the language switch is
+saved per user, the password can be changed, notifications can be read."""
+
+from __future__ import annotations
+
+from guanxi import notifications
+from tests.web.conftest import PASSWORD
+
+NEW = "另一个-Password-9"
+
+
+def test_navigation_lists_only_modules_the_user_may_view(org, login):
+    agent = login("agent")
+    page = agent.get("/")
+    assert 'data-module="customer"' in page.text
+    admin_link = 'href="/admin"'
+    assert admin_link not in page.text  # UI-09 entries only for admins
+    assert admin_link in login("admin").get("/").text
+
+
+def test_language_switch_is_saved_for_the_user(org, login):
+    rep = login("rep_east")
+    assert "退出登录" in rep.get("/").text or "Sign out" not in rep.get("/").text
+    answer = rep.post("/me/locale", {"locale": "en", "next": "/?lang=zh-CN"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+    english = rep.get("/")
+    assert 'lang="en"' in english.text and "Sign out" in english.text
+    assert rep.post("/me/locale", {"locale": "fr", "next": "/"}).status_code == 400
+
+
+def test_locale_switch_without_csrf_token_is_refused(org, login):
+    rep = login("rep_east")
+    answer = rep.client.post("/me/locale", data={"locale": "en", "next": "/"})
+    assert answer.status_code == 403
+    assert 'lang="zh-CN"' in rep.get("/").text
+
+
+def test_password_change_checks_the_current_password_and_ends_sessions(org, login):
+    rep = login("rep_east")
+    wrong = rep.post(
+        "/me/password",
+        {"current_password": "nope", "new_password": NEW, "repeat_password": NEW},
+    )
+    assert wrong.status_code == 422 and 'id="err-current_password"' in wrong.text
+    differ = rep.post(
+        "/me/password",
+        {"current_password": PASSWORD, "new_password": NEW, "repeat_password": "x"},
+    )
+    assert differ.status_code == 422 and 'id="err-repeat_password"' in differ.text
+    done = rep.post(
+        "/me/password",
+        {"current_password": PASSWORD, "new_password": NEW, "repeat_password": NEW},
+    )
+    assert done.status_code == 303 and done.headers["location"].startswith("/login")
+    assert rep.get("/").status_code == 303  # this session ended with the change
+
+
+def test_notification_centre_shows_due_reminders_and_marks_them_read(org, login, web_platform):
+    user_id = org.users["rep_east"]
+    with web_platform.db.unit_of_work() as connection:
+        notifications.notify(connection, user_id, "reminder", {"zh-CN": "回访东海重工", "en": "Call back"},
+                             link="/r/customer/1")
+    rep = login("rep_east")
+    home = rep.get("/")
+    assert 'data-unread>1<' in home.text
+    centre = rep.get("/notifications")
+    assert "回访东海重工" in centre.text
+    notification_id = notifications.entries(web_platform.db, org.actor("rep_east"))[0]["id"]
+    read = rep.post(f"/notifications/{notification_id}/read", {"next": "/r/customer/1"})
+    assert read.status_code == 303 and read.headers["location"] == "/r/customer/1"
+    assert "data-unread" not in rep.get("/").text
+    # Another user's notification cannot be marked read by this one.
+    other = login("rep_north")
+    assert other.post(f"/notifications/{notification_id}/read", {}).status_code == 303
+    assert notifications.unread_count(web_platform.db, org.actor("rep_north")) == 0
+
+
+def test_picker_offers_only_records_in_the_users_scope(org, login):
+    rep = login("rep_east")
+    found = rep.htmx_get("/pick/customer?field=customer&_q_customer=东")
+    assert "东海重工" in found.text and "东岳精密" not in found.text  # a colleague's customer
+    users = rep.htmx_get("/pick/user?field=owner_id&_q_owner_id=王")
+    assert "王东" in users.text

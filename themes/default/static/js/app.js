@@ -1,0 +1,56 @@
+// Small behaviours htmx does not cover: the phone-width menu, reference pickers, the modal.
+(function () {
+  "use strict";
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-toggle-sidebar]");
+    if (toggle) {
+      var open = document.body.classList.toggle("sidebar-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      return;
+    }
+    var option = event.target.closest("[data-pick-id]");
+    if (option) {
+      var picker = option.closest("[data-picker]");
+      picker.querySelector("[data-picker-value]").value = option.getAttribute("data-pick-id");
+      var search = picker.querySelector(".picker-search");
+      search.value = option.getAttribute("data-pick-label");
+      picker.querySelector(".picker-results").innerHTML = "";
+      search.dispatchEvent(new Event("picked", { bubbles: true }));
+      return;
+    }
+    if (!event.target.closest("[data-picker]")) {
+      document.querySelectorAll(".picker-results").forEach(function (list) { list.innerHTML = ""; });
+    }
+    var close = event.target.closest("[data-close-modal]");
+    if (close) {
+      var dialog = close.closest("dialog");
+      if (dialog) { dialog.close(); }
+    }
+  });
+
+  // Clearing a picker's text clears its value, so "no customer" can be chosen.
+  document.addEventListener("input", function (event) {
+    if (event.target.classList && event.target.classList.contains("picker-search") && !event.target.value) {
+      event.target.closest("[data-picker]").querySelector("[data-picker-value]").value = "";
+    }
+  });
+
+  // A fragment swapped into the modal opens it; an empty one closes it.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var modal = document.getElementById("modal");
+    if (event.detail.target && event.detail.target.id === "modal-body") {
+      if (event.detail.target.innerHTML.trim()) { modal.showModal(); } else { modal.close(); }
+    }
+    var toasts = document.getElementById("toasts");
+    if (event.detail.target === toasts) {
+      var last = toasts.lastElementChild;
+      setTimeout(function () { if (last) { last.remove(); } }, 6000);
+    }
+  });
+
+  document.addEventListener("gx:close-modal", function () {
+    var modal = document.getElementById("modal");
+    if (modal.open) { modal.close(); }
+  });
+})();
