@@ -1,0 +1,9 @@
+"""(being built) admin screens: metadata."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+
+def routes() -> list[BaseRoute]:
+    return []
