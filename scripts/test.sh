@@ -7,8 +7,9 @@
 #   GUANXI_TEST_DB=postgresql bash scripts/test.sh   # only PostgreSQL
 #
 # Works on a fresh Debian 12 machine: creates .venv, installs '.[test]',
-# installs PostgreSQL with apt-get if needed. Missing tools are installed or
-# the run fails; nothing is silently skipped (CI=true or not).
+# installs PostgreSQL and Chromium (for tests/browser) with apt-get if needed.
+# Missing tools are installed or the run fails; nothing is silently skipped
+# (CI=true or not).
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
@@ -111,6 +112,8 @@ log "installing the project into .venv (pip install -e '.[test]')"
 [ -x .venv/bin/ruff ] || die ".venv/bin/ruff missing: add ruff to the 'test' extra in pyproject.toml"
 .venv/bin/python -c 'import pytest, xdist' 2>/dev/null ||
     die "pytest and pytest-xdist must be in the 'test' extra in pyproject.toml"
+.venv/bin/python -c 'import playwright.sync_api' 2>/dev/null ||
+    die "playwright must be in the 'test' extra in pyproject.toml (tests/browser)"
 
 # ------------------------------------------------------------ PostgreSQL ----
 PG_URL=""
@@ -119,6 +122,18 @@ if [ "$RUN_PG" -eq 1 ]; then
     pgc_start || die "could not start the throwaway PostgreSQL cluster"
     PG_URL=$PGC_URL
 fi
+
+# -------------------------------------------------------------- Chromium ----
+# tests/browser drive Debian's Chromium through Playwright (never `playwright
+# install`); fonts-noto-cjk gives the screenshots Chinese glyphs.
+CHROMIUM=/usr/bin/chromium
+if [ ! -x "$CHROMIUM" ]; then
+    log "$CHROMIUM not found; installing chromium and fonts-noto-cjk for the browser tests"
+    pgc_apt_install chromium fonts-noto-cjk ||
+        die "could not install chromium and fonts-noto-cjk with apt-get (needed by tests/browser)"
+    [ -x "$CHROMIUM" ] || die "$CHROMIUM still missing after installing the 'chromium' package"
+fi
+export GUANXI_CHROMIUM=$CHROMIUM
 
 # ------------------------------------------------------------------ Lint ----
 lint_dirs=()

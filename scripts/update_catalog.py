@@ -19,7 +19,7 @@ TEMPLATE_METHOD = [("**.html", "jinja2")]  # templates translate with t("English
 
 
 def extracted_msgids(source: Path = ROOT / "platform") -> set[str]:
-    keywords = {"_": None, "Message": None}
+    keywords = {"_": None, "Message": None, "t": None}  # t: screens translate with s.t(...)
     found = {
         message if isinstance(message, str) else message[0]
         for _file, _line, message, _comments, _context in extract_from_dir(str(source), keywords=keywords)

@@ -88,7 +88,7 @@ def test_the_home_page_requires_login_and_health_stays_public(
     client: TestClient,
 ) -> None:  # PERM-09
     home = client.get("/")
-    assert home.status_code == 303 and home.headers["location"] == "/login?next=/"
+    assert home.status_code == 303 and home.headers["location"] == "/login?next=%2F"
     assert client.get("/healthz").json()["status"] == "ok"
 
 
@@ -268,7 +268,8 @@ def test_home_counts_records_for_the_logged_in_user(platform: Guanxi, client: Te
     log_in(client)
     home = client.get("/")
     assert home.status_code == 200
-    assert "<td>客户</td><td>1</td>" in home.text and "<span>boss</span>" in home.text
+    assert re.search(r'<div class="figure">1</div>\s*<div class="figure-label">客户</div>', home.text)
+    assert "<summary>boss</summary>" in home.text
 
 
 def test_modules_a_user_may_not_view_are_not_listed(
@@ -284,13 +285,14 @@ def test_modules_a_user_may_not_view_are_not_listed(
     log_in(client, "marketer")
     home = client.get("/?lang=en")
     assert home.status_code == 200
-    assert "<td>Customer</td><td>1</td>" in home.text and "<td>Contact</td>" in home.text
-    assert "Follow-up" not in home.text and "Task" not in home.text
+    assert re.search(r'<div class="figure">1</div>\s*<div class="figure-label">Customer</div>', home.text)
+    assert 'data-module="contact"' in home.text
+    assert 'data-module="followup"' not in home.text and 'data-module="task"' not in home.text
     client.cookies.clear()
     log_in(client, "newcomer")  # no role yet: signed in, but no module to show
     empty = client.get("/?lang=en")
-    assert empty.status_code == 200 and "<span>newcomer</span>" in empty.text
-    assert "<td>Customer</td>" not in empty.text
+    assert empty.status_code == 200 and "<summary>newcomer</summary>" in empty.text
+    assert 'data-module="customer"' not in empty.text
 
 
 # -- bearer tokens --------------------------------------------------------------------------

@@ -105,8 +105,11 @@ class Guanxi:
         return report
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
-        """A plugin's settings from plugins.toml, validated and with schema defaults filled in."""
-        return dict(self.plugins.settings(name))
+        """A plugin's settings: plugins.toml (validated, schema defaults filled in), overlaid by
+        what an admin saved on /admin/plugins (read per call, so changes are live)."""
+        from guanxi.plugin_overrides import effective_settings
+
+        return effective_settings(self, name)
 
     def close(self) -> None:
         self.db.dispose()

@@ -19,6 +19,7 @@ DEFAULT_PLUGINS = (
     "guanxi.defaults.history",
     "guanxi.defaults.stages",
     "guanxi.defaults.permissions",
+    "guanxi.defaults.followups",
 )
 
 

@@ -184,6 +184,7 @@ class RecordReader:
         *,
         sort: Any = None,
         batch: int = 500,
+        search: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every record the actor may export, page by page (scoped and masked like a list),
         and one access-log row with the count and the filter when the export ends (PERM-08)."""
@@ -192,7 +193,9 @@ class RecordReader:
         count, after = 0, None
         try:
             while True:
-                page = self.query(actor, entity.name, filters, sort=sort, limit=batch, after=after)
+                page = self.query(
+                    actor, entity.name, filters, sort=sort, limit=batch, after=after, search=search
+                )
                 for row in page.rows:
                     count += 1
                     yield row

@@ -45,6 +45,9 @@ class Settings:
     cookie_secure: bool = False  # GUANXI_COOKIE_SECURE=1 behind HTTPS: cookies only over TLS
     # Audit, history and access-log rows are purged after this many days; at least 183 (PERM-07).
     audit_retention_days: int = 365
+    # Uploaded files (DATA-14): stored under random keys in this directory, at most this size.
+    attachments_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var" / "attachments")
+    attachment_max_mb: int = 20
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -63,6 +66,8 @@ class Settings:
             "session_days": _positive_int("GUANXI_SESSION_DAYS", 7),
             "cookie_secure": _flag("GUANXI_COOKIE_SECURE", False),
             "audit_retention_days": _positive_int("GUANXI_AUDIT_RETENTION_DAYS", 365),
+            "attachments_dir": _default_path("GUANXI_ATTACHMENTS_DIR", "var/attachments"),
+            "attachment_max_mb": _positive_int("GUANXI_ATTACHMENT_MAX_MB", 20),
         }
         values.update(overrides)
         return cls(**values)

@@ -1,7 +1,8 @@
 """Fixtures for the browser tests: the real `guanxi serve` on this test's database, driven by
 Debian's Chromium through Playwright's sync API (see docs/testing.md).
 
-- `live_server`: `guanxi init` + `guanxi serve` as subprocesses on a free loopback port.
+- `live_server`: an admin in this test's database, then `guanxi serve` (a subprocess) on a
+  free loopback port; `.platform()` and `.add_user()` arrange more data in-process.
 - `browser`: one headless Chromium per pytest process (per xdist worker).
 - `page` / `make_page`: a fresh browser context (cookies, storage) per test.
 - `login(page, live_server, username, password)`: sign in through the form.

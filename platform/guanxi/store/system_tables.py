@@ -316,3 +316,16 @@ attachment = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index("ix_gx_attachment_record", "entity", "record_id"),
 )
+
+# Plugin state an admin set on /admin/plugins (UI-09): overrides plugins.toml, read per call
+# so a change reaches every worker without a restart (enabled: desired state, None = as in
+# plugins.toml; settings: the whole settings object, None = as in plugins.toml).
+plugin_setting = sa.Table(
+    "gx_plugin_setting",
+    system_metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("enabled", sa.Boolean),
+    sa.Column("settings", sa.JSON),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("updated_by", sa.BigInteger),
+)

@@ -9,6 +9,7 @@ from guanxi.templating import THEME_DIR
 from guanxi.web import (
     account,
     admin,
+    attachments,
     home,
     kanban,
     listing,
@@ -29,6 +30,7 @@ def web_routes() -> list[BaseRoute]:
         *listing.routes(),
         *kanban.routes(),
         *timeline.routes(),
+        *attachments.routes(),
         *record_pages.routes(),
         *admin.routes(),
     ]

@@ -1,0 +1,149 @@
+"""Plugins (UI-09): what is installed, and a settings form generated from each plugin's
+`settings_schema`. An admin's choices are rows in gx_plugin_setting, read on every call of
+`effective_settings`, so a settings change reaches every worker at once; switching a plugin
+on or off changes which hooks are registered and takes effect at the next start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from guanxi.errors import NotFound
+from guanxi.i18n import _
+from guanxi.plugin_overrides import (
+    effective_settings,
+    overrides,
+    save_plugin,
+    schema_of,
+    settings_errors,
+)
+from guanxi.web.admin.org_common import admin_screen
+from guanxi.web.screen import Screen
+
+INPUT_TYPES = ("string", "integer", "number", "boolean")
+
+
+def form_inputs(schema: dict[str, Any] | None, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """One input per schema property the form can render (string/integer/number/boolean,
+    enums as selects); other properties keep their stored value untouched."""
+    if not schema:
+        return []
+    required = set(schema.get("required", []))
+    inputs = []
+    for key, spec in schema.get("properties", {}).items():
+        if not isinstance(spec, dict) or spec.get("type") not in INPUT_TYPES:
+            continue
+        value = values.get(key, spec.get("default"))
+        inputs.append({
+            "key": key,
+            "type": spec["type"],
+            "title": spec.get("title") or key,
+            "description": spec.get("description"),
+            "enum": spec.get("enum"),
+            "required": key in required,
+            "value": "" if value is None else value,
+        })  # fmt: skip
+    return inputs
+
+
+def _parse(
+    s: Screen, schema: dict[str, Any], current: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    assert s.form is not None
+    settings = dict(current)
+    errors: dict[str, str] = {}
+    for item in form_inputs(schema, current):
+        key, kind = item["key"], item["type"]
+        name = f"setting.{key}"
+        if kind == "boolean":
+            settings[key] = s.form.get(name) == "on"
+            continue
+        raw = str(s.form.get(name) or "").strip()
+        if raw == "":
+            settings.pop(key, None)  # the default applies (or "required" is reported)
+            continue
+        if kind == "integer":
+            try:
+                settings[key] = int(raw)
+            except ValueError:
+                errors[key] = s.t("A whole number, please")
+        elif kind == "number":
+            try:
+                settings[key] = float(raw)
+            except ValueError:
+                errors[key] = s.t("A number, please")
+        else:
+            settings[key] = raw
+    return settings, errors
+
+
+def _rows(s: Screen) -> list[dict[str, Any]]:
+    stored = overrides(s.platform)
+    rows = []
+    for name, info in sorted(s.platform.plugins.plugins.items()):
+        choice = stored.get(name) or {}
+        wanted = choice.get("enabled")
+        schema = schema_of(s.platform, name)
+        rows.append({
+            "info": info,
+            "wanted": info.enabled if wanted is None else wanted,
+            "pending": wanted is not None and wanted != info.enabled,
+            "schema": schema,
+            "core": info.source == "core",
+            "inputs": form_inputs(schema, effective_settings(s.platform, name)),
+        })  # fmt: skip
+    return rows
+
+
+@admin_screen
+def plugin_list(s: Screen) -> Response:
+    notice = s.t("Saved") if s.params.get("saved") else None
+    return s.render("admin/org/plugins.html", plugins=_rows(s), errors={}, failed=None,
+                    notice=notice, tab="plugins")  # fmt: skip
+
+
+@admin_screen
+def plugin_save(s: Screen) -> Response:
+    name = str(s.path_params["name"])
+    if name not in s.platform.plugins.plugins:
+        raise NotFound(_("No such plugin"))
+    assert s.form is not None
+    info = s.platform.plugins.plugins[name]
+    enabled = True if info.source == "core" else s.form.get("enabled") == "on"
+    schema = schema_of(s.platform, name)
+    settings: dict[str, Any] | None = None
+    errors: dict[str, str] = {}
+    if schema is not None and s.form.get("settings_shown"):
+        settings, errors = _parse(s, schema, effective_settings(s.platform, name))
+        if not errors:
+            for problem in settings_errors(schema, settings):
+                key = problem.field or "_form"
+                text = problem.message.render(s.locale)
+                errors[key] = f"{errors[key]}；{text}" if key in errors else text
+    elif schema is not None:
+        stored = overrides(s.platform, name).get(name) or {}
+        settings = stored.get("settings")
+    if errors:
+        rows = _rows(s)
+        for row in rows:  # show what was typed, with the messages next to it
+            if row["info"].name == name:
+                typed = {k[len("setting."):]: v for k, v in s.form.items()
+                         if k.startswith("setting.")}  # fmt: skip
+                for item in row["inputs"]:
+                    if item["type"] == "boolean":
+                        item["value"] = s.form.get(f"setting.{item['key']}") == "on"
+                    else:
+                        item["value"] = typed.get(item["key"], "")
+        return s.render("admin/org/plugins.html", status=422, plugins=rows, errors=errors,
+                        failed=name, notice=None, tab="plugins")  # fmt: skip
+    save_plugin(s.platform, s.actor, name, enabled, settings)
+    return s.redirect(f"/admin/plugins?saved=1#plugin-{name}")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/admin/plugins", plugin_list),
+        Route("/admin/plugins/{name}", plugin_save, methods=["POST"]),
+    ]
