@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -276,3 +278,19 @@ def test_hidden_tags_field_never_leaves_through_pages_or_gets(platform, system):
     page = platform.records.query(system, "customer")
     assert "tags" not in page.rows[0]
     assert "tags" not in platform.records.get(system, "customer", record["id"])
+
+
+def test_number_format_change_is_live_and_checked(make_platform, system):  # CORE-05, UI-09
+    platform = make_platform()
+    first = platform.records.create(system, "customer", customer_data())
+    assert first["number"].startswith("C")
+    other_worker = make_platform()
+    platform.admin.set_number_format(system, "customer", "KH{yyyy}-{seq:05d}")
+    second = other_worker.records.create(system, "customer", customer_data(name="李四"))
+    assert re.fullmatch(r"KH\d{4}-00001", second["number"])  # {yyyy}: a counter per year
+    assert platform.records.get(system, "customer", first["id"])["number"] == first["number"]
+    with pytest.raises(MetadataError) as refused:
+        platform.admin.set_number_format(system, "customer", "KH{month}")
+    assert refused.value.field == "number_format"
+    with pytest.raises(PermissionDenied):
+        platform.admin.set_number_format(Actor(user_id=None, username="x"), "customer", "X{seq}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from guanxi.core import Guanxi
+from guanxi.templating import add_plugin_templates
 from guanxi.web.routes import web_routes
 from guanxi.web_auth import AuthMiddleware, auth_routes
 from guanxi.web_tokens import token_routes
@@ -41,6 +43,10 @@ def create_app(platform: Guanxi | None = None) -> Starlette:
     ]
     for plugin_routes in platform.pm.hook.register_routes():
         routes.extend(plugin_routes or [])
+    for _name, plugin in platform.pm.list_name_plugin():
+        module_file = getattr(plugin, "__file__", None)  # a plugin module's own templates/
+        if plugin is not None and module_file:
+            add_plugin_templates(Path(module_file).parent / "templates")
     app = Starlette(
         routes=routes,
         middleware=[Middleware(AuthMiddleware, platform=platform)],

@@ -1,22 +1,24 @@
 """The Jinja2 environment every page renders with: the theme first, then plugin templates
-(`templates/` inside each plugin package), then the core templates."""
+(a `templates/` folder beside each plugin's module, holding `<plugin>/page.html`), then the
+core templates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from jinja2 import BaseLoader, ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
 THEME_DIR = Path(__file__).resolve().parents[2] / "themes" / "default"
 CORE_TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-_plugin_loaders: dict[str, FileSystemLoader] = {}
+_plugin_loaders: list[BaseLoader] = []  # filled at app start-up; ChoiceLoader reads the list
+_plugin_dirs: set[Path] = set()
 
 TEMPLATES = Environment(
     loader=ChoiceLoader(
         [
             FileSystemLoader(THEME_DIR / "templates"),
-            PrefixLoader(_plugin_loaders),  # "<plugin>/page.html" from that plugin's templates/
+            ChoiceLoader(_plugin_loaders),
             FileSystemLoader(CORE_TEMPLATE_DIR),
         ]
     ),
@@ -26,8 +28,10 @@ TEMPLATES = Environment(
 )
 
 
-def add_plugin_templates(plugin: str, directory: Path) -> None:
-    """Let `{% include "<plugin>/x.html" %}` find a plugin's own templates (the theme can still
-    override them under themes/default/templates/<plugin>/)."""
-    if directory.is_dir():
-        _plugin_loaders[plugin] = FileSystemLoader(directory)
+def add_plugin_templates(directory: Path) -> None:
+    """Let pages find a plugin's templates, `templates/<plugin>/x.html` beside its module, as
+    "<plugin>/x.html" (the theme can still override them under templates/<plugin>/)."""
+    directory = directory.resolve()
+    if directory.is_dir() and directory not in _plugin_dirs:
+        _plugin_dirs.add(directory)
+        _plugin_loaders.append(FileSystemLoader(directory))

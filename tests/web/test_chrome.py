@@ -4,6 +4,7 @@ saved per user, the password can be changed, notifications can be read."""
 from __future__ import annotations
 
 from guanxi import notifications
+from tests.org import build_org
 from tests.web.conftest import PASSWORD
 
 NEW = "另一个-Password-9"
@@ -81,3 +82,91 @@ def test_picker_offers_only_records_in_the_users_scope(org, login):
     assert "东海重工" in found.text and "东岳精密" not in found.text  # a colleague's customer
     users = rep.htmx_get("/pick/user?field=owner_id&_q_owner_id=王")
     assert "王东" in users.text
+
+
+PLUGIN_MODULE = '''
+from guanxi.hookspecs import hookimpl
+from guanxi.web.screen import screen
+from starlette.routing import Route
+
+
+@screen
+def page(s):
+    return s.render("gx_test_screens/page.html", greeting=s.t("Hello"))
+
+
+@hookimpl
+def register_routes():
+    return [Route("/plugins/hello", page)]
+
+
+@hookimpl
+def menu_items(platform, actor):
+    return [{"href": "/plugins/hello", "label": {"zh-CN": "问候", "en": "Greeting"}}]
+
+
+@hookimpl
+def record_actions(platform, actor, entity, record):
+    if entity.name == "customer":
+        return [{"label": {"zh-CN": "移入公海", "en": "Move to pool"},
+                 "href": f"/plugins/pool/{record['id']}", "method": "post"}]
+
+
+@hookimpl
+def dashboard_panels(platform, actor):
+    count = platform.records.count(actor, "customer").value
+    return [{"title": {"zh-CN": "公海", "en": "Pool"},
+             "figures": [{"label": {"zh-CN": "我的客户", "en": "Mine"}, "value": count}]}]
+'''
+
+
+def test_plugins_add_menu_entries_screens_actions_and_panels(
+    make_platform, tmp_path, monkeypatch
+):  # UI-01, UI-04, UI-08: plugins contribute to the screens through hooks
+    import importlib
+    import sys
+
+    from starlette.testclient import TestClient
+
+    from guanxi.actor import Actor
+    from guanxi.app import create_app
+    from tests.web.conftest import SECRET, WebClient, form_token
+
+    package = tmp_path / "plugin_src"
+    (package / "templates" / "gx_test_screens").mkdir(parents=True)
+    (package / "gx_test_screens.py").write_text(PLUGIN_MODULE, encoding="utf-8")
+    (package / "templates" / "gx_test_screens" / "page.html").write_text(
+        '{% extends "base.html" %}{% block content %}<p id="greeting">{{ greeting }}</p>'
+        "{% endblock %}",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(package))
+    module = importlib.import_module("gx_test_screens")
+    try:
+        platform = make_platform(secret_key=SECRET, plugins=[("gx_test_screens", module)])
+        org = build_org(platform)
+        import sqlalchemy as sa
+
+        from guanxi.auth.passwords import hash_password
+        from guanxi.store.system_tables import user
+
+        with platform.db.unit_of_work() as connection:
+            connection.execute(sa.update(user).values(password_hash=hash_password(PASSWORD)))
+        with TestClient(create_app(platform), follow_redirects=False) as client:
+            page = client.get("/login")
+            client.post(
+                "/login",
+                data={"username": "rep_east", "password": PASSWORD,
+                      "csrf_token": form_token(page.text)},
+            )  # fmt: skip
+            rep = WebClient(client, "")
+            home = rep.get("/")
+            assert 'href="/plugins/hello"' in home.text and "问候" in home.text
+            assert "公海" in home.text  # the dashboard panel
+            screen_page = rep.get("/plugins/hello?lang=en")
+            assert screen_page.status_code == 200 and '<p id="greeting">Hello</p>' in screen_page.text
+            detail = rep.get(f"/r/customer/{org.customers['east']}")
+            assert "移入公海" in detail.text and f"/plugins/pool/{org.customers['east']}" in detail.text
+        assert Actor.system()  # the platform stays usable after the client closed
+    finally:
+        sys.modules.pop("gx_test_screens", None)

@@ -28,8 +28,9 @@ from guanxi.meta.loader import (
     check_document,
     field_extension_schema,
 )
-from guanxi.meta.registry import Snapshot, bump_version
+from guanxi.meta.registry import NUMBERING_KIND, Snapshot, bump_version
 from guanxi.store.identifiers import check_entity_name, check_field_key
+from guanxi.store.numbering import check_format
 from guanxi.store.sync import SyncReport, ensure_columns, ensure_indexes
 from guanxi.store.system_tables import (
     meta_entity,
@@ -455,6 +456,35 @@ class MetadataAdmin:
                     entity=entity.name,
                     kind=kind,
                     definition=dict(definition),
+                    updated_at=clock.now_utc(),
+                )
+            )
+
+        return self._apply(actor, entity_name, write).entity(entity_name)
+
+    def set_number_format(self, actor: Actor, entity_name: str, number_format: str) -> EntityDef:
+        """Change how new records of a module are numbered (CORE-05), e.g. "KH{yyyy}{seq:05d}".
+        Existing numbers stay. The counter continues unless the new format shows a period:
+        with {yyyy} (or {mm}, {dd}) it counts per period, as store/numbering.py does."""
+        problems = check_format(number_format)
+        if problems:
+            raise MetadataError(
+                _("Invalid number format: {problem}", problem="; ".join(problems)),
+                field="number_format",
+            )
+
+        def write(connection: Connection, snapshot: Snapshot) -> None:
+            entity = snapshot.entity(entity_name)
+            connection.execute(
+                sa.delete(meta_layout).where(
+                    meta_layout.c.entity == entity.name, meta_layout.c.kind == NUMBERING_KIND
+                )
+            )
+            connection.execute(
+                sa.insert(meta_layout).values(
+                    entity=entity.name,
+                    kind=NUMBERING_KIND,
+                    definition={"number_format": number_format},
                     updated_at=clock.now_utc(),
                 )
             )

@@ -121,6 +121,11 @@ class Registry:
             pipelines.setdefault(row.entity, {})[row.field] = row.definition
         layouts: dict[str, dict[str, Any]] = {}
         for row in connection.execute(sa.select(meta_layout)):
+            if row.kind == NUMBERING_KIND and row.entity in documents:
+                source, document = documents[row.entity]
+                extension = {**document.get("x-guanxi", {}), **row.definition}
+                documents[row.entity] = (source, {**document, "x-guanxi": extension})
+                continue
             layouts.setdefault(row.entity, {})[row.kind] = row.definition
         entities = {
             name: build_entity(
@@ -148,6 +153,9 @@ class Registry:
     def invalidate(self) -> None:
         with self._lock:
             self._snapshot = None
+
+
+NUMBERING_KIND = "numbering"  # a meta_layout row holding {"number_format": ...} (CORE-05)
 
 
 def build_tables(
