@@ -278,6 +278,12 @@ def test_custom_module_is_created_and_its_page_works(org, login, web_platform):
     assert "X001" in preview.text
     broken = admin.htmx_get("/admin/modules/contract/numbering?format=X{nope}")
     assert "seq" in broken.text
+    bad = admin.post("/admin/modules/contract/numbering", {"format": "HT{month}"})
+    assert bad.status_code == 400 and 'id="err-format"' in bad.text
+    assert web_platform.registry.get("contract").number_format == "HT{yyyy}-{seq:05d}"
+    saved = admin.post("/admin/modules/contract/numbering", {"format": "HTX{seq:04d}"})
+    assert saved.status_code == 303  # CORE-05: live for the next record
+    assert web_platform.registry.get("contract").number_format == "HTX{seq:04d}"
     duplicate = admin.post("/admin/modules", {"name": "contract", "label_zh": "合同"})
     assert duplicate.status_code == 400 and 'id="err-name"' in duplicate.text
     assert admin.get("/admin/modules/nothing").status_code == 404
@@ -295,6 +301,7 @@ ADMIN_GETS = (
 )
 ADMIN_POSTS = (
     "/admin/modules",
+    CUSTOMER + "/numbering",
     CUSTOMER + "/fields",
     CUSTOMER + "/fields/name",
     CUSTOMER + "/fields/name/hide",

@@ -185,20 +185,33 @@ def preview(s: Screen, entity: EntityDef, number_format: str) -> dict[str, Any]:
 
 @screen
 def numbering_tab(s: Screen) -> Response:
+    """GET: the format with a live preview; POST: save it (CORE-05) through MetadataAdmin."""
     entity = admin_entity(s)
-    current = current_format(entity)
-    proposed = s.params.get("format", "").strip() or current
+    error, status = None, 200
+    if s.form is not None:
+        proposed = str(s.form.get("format") or "").strip()
+        try:
+            s.platform.admin.set_number_format(s.actor, entity.name, proposed)
+        except MetadataError as refused:
+            error, status = refused.message.render(s.locale), 400
+        else:
+            return s.redirect(f"/admin/modules/{entity.name}/numbering?saved=1")
+    else:
+        proposed = s.params.get("format", "").strip() or current_format(entity)
     result = preview(s, entity, proposed)
-    if s.is_htmx:
+    if s.is_htmx and s.form is None:
         return s.render("admin/meta/_number_preview.html", result=result, proposed=proposed)
     return render_tab(
         s,
         entity,
         "numbering",
         "admin/meta/numbering.html",
-        current=current,
+        status=status,
+        current=current_format(entity),
         proposed=proposed,
         result=result,
+        error=error,
+        saved=s.params.get("saved") == "1",
         placeholders=sorted(numbering.ALLOWED_PLACEHOLDERS),
     )
 
@@ -209,5 +222,5 @@ def routes() -> list[BaseRoute]:
         Route(base + "/tags", tags_tab),
         Route(base + "/tags/groups", add_group, methods=["POST"]),
         Route(base + "/tags/groups/{group}/tags", add_tag, methods=["POST"]),
-        Route(base + "/numbering", numbering_tab),
+        Route(base + "/numbering", numbering_tab, methods=["GET", "POST"]),
     ]
