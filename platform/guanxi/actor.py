@@ -23,6 +23,12 @@ class Actor:
     # Values condition scopes read as $user.<name> (e.g. region); never secrets.
     attributes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, hash=False)
     ip: str | None = None  # where the request came from, for the audit log
+    display_name: str = field(default="", compare=False)  # how screens greet the person
+
+    @property
+    def name(self) -> str:
+        """The person's name as people read it (the username when none is set)."""
+        return self.display_name or self.username
 
     @classmethod
     def system(cls) -> Actor:

@@ -33,3 +33,13 @@ def to_utc(moment: datetime) -> datetime:
 
 def to_local(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC).astimezone(LOCAL_TZ)
+
+
+def format_moment(moment: datetime | None, locale: str) -> str:
+    """A stored UTC moment in business time: 2024年3月5日 14:30 (zh-CN) / 2024-03-05 14:30."""
+    if moment is None:
+        return ""
+    local = to_local(moment)
+    if locale == "zh-CN":
+        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    return local.strftime("%Y-%m-%d %H:%M")

@@ -31,14 +31,15 @@ def test_admin_signs_in_through_the_form_and_out_again(page: Any, live_server: L
     login(page, live_server, live_server.admin_username, live_server.admin_password)
 
     assert page.url == f"{live_server.url}/"
-    assert page.locator("header").get_by_text(live_server.admin_username, exact=True).is_visible()
+    user_menu = page.locator(f"header summary[title='{live_server.admin_username}']")
+    assert user_menu.is_visible()  # the signed-in person, named in the header
     cookies = {c["name"]: c for c in page.context.cookies() if c["name"] in SESSION_COOKIES}
     assert list(cookies) == ["guanxi_session"]
     assert cookies["guanxi_session"]["httpOnly"] is True
 
     sign_out = page.locator("form[action='/logout']").get_by_role("button")
     if not sign_out.is_visible():  # tucked away in the user menu: open it
-        page.locator("header").get_by_text(live_server.admin_username, exact=True).click()
+        user_menu.click()
     with page.expect_navigation():
         sign_out.click()
 

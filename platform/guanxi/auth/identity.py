@@ -346,6 +346,7 @@ def load_actor(connection: Connection, user_id: int, *, ip: str | None = None) -
         position_id=row.position_id,
         attributes=dict(row.attributes or {}),
         ip=ip,
+        display_name=row.display_name or "",
     )
 
 

@@ -184,12 +184,7 @@ def entity_title(entity: EntityDef, record: Mapping[str, Any]) -> str:
 
 
 def format_moment(value: Any, locale: str) -> str:
-    """A stored UTC moment in business time: 2024年3月5日 14:30 / 2024-03-05 14:30."""
-    if value is None:
-        return ""
+    """A stored UTC moment in business time (see clock.format_moment)."""
     from guanxi import clock
 
-    local = clock.to_local(value)
-    if locale == "zh-CN":
-        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-    return local.strftime("%Y-%m-%d %H:%M")
+    return clock.format_moment(value, locale)

@@ -145,12 +145,7 @@ class DateTimeType(FieldType):
         return None if value is None else value.isoformat() + "Z"
 
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
-        if value is None:
-            return ""
-        local = clock.to_local(value)
-        if locale == "zh-CN":
-            return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-        return local.strftime("%Y-%m-%d %H:%M")
+        return clock.format_moment(value, locale)
 
     def filter_clause(self, column, op, value, field):  # type: ignore[no-untyped-def]
         if op in RELATIVE_DATE_OPS:
