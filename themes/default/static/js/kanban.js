@@ -28,10 +28,18 @@
     return board.querySelector('.kanban-column[data-stage="' + CSS.escape(stage) + '"]');
   }
 
+  // A column shows "No records" exactly when it has no card (after every move or put-back).
   function refreshEmpty(list) {
     var empty = list.querySelector("[data-empty]");
     var hasCards = list.querySelector(".kanban-card") !== null;
     if (empty && hasCards) { empty.remove(); }
+    if (!empty && !hasCards) {
+      empty = document.createElement("p");
+      empty.className = "kanban-empty";
+      empty.setAttribute("data-empty", "");
+      empty.textContent = texts.getAttribute("data-empty");
+      list.appendChild(empty);
+    }
   }
 
   function applyFigures(figures) {
@@ -53,7 +61,10 @@
     var list = column(from).querySelector("[data-cards]");
     var reference = list.querySelectorAll(".kanban-card")[index] || null;
     if (reference === card) { return; }
+    var left = card.parentNode;
     list.insertBefore(card, reference);
+    refreshEmpty(list);
+    if (left && left !== list) { refreshEmpty(left); }
     var select = card.querySelector("select[name=to]");
     if (select) { select.value = from; }
   }
@@ -108,14 +119,17 @@
         var select = form.querySelector("select[name=to]");
         if (select) { select.value = to; }
         applyFigures(answer.payload.columns);
+        if (answer.payload.message) { toast(answer.payload.message, "ok"); }
         return;
       }
       putBack(card, from, index);
       if (answer.status === 422 && answer.payload.reason_required && !reason) {
         askReason(answer.payload.stage || to, function (given) {
           var list = column(to).querySelector("[data-cards]");
+          var left = card.parentNode;
           list.insertBefore(card, list.firstChild);
           refreshEmpty(list);
+          refreshEmpty(left);
           move(card, from, to, index, given);
         }, function () {});
         return;
@@ -135,11 +149,12 @@
         group: "kanban",
         animation: 120,
         draggable: ".kanban-card",
-        filter: "select, button, input, a",
+        filter: "select, button, input",
         preventOnFilter: false,
         onEnd: function (event) {
           if (event.from === event.to) { return; }
           refreshEmpty(event.to);
+          refreshEmpty(event.from);
           move(event.item, event.from.getAttribute("data-stage"),
                event.to.getAttribute("data-stage"), event.oldIndex, null);
         }
@@ -161,6 +176,7 @@
     var target = column(to).querySelector("[data-cards]");
     target.insertBefore(card, target.firstChild);
     refreshEmpty(target);
+    refreshEmpty(fromList);
     move(card, from, to, index, null);
     card.focus();
   });
