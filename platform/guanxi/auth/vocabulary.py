@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from guanxi.i18n import _
+
 MODULE_ACTIONS = (
     "view",
     "create",
@@ -81,3 +83,41 @@ def scope_text(scope: str) -> str:
         except ValueError:
             return scope
     return scope
+
+
+# How the permission words read on screens (admin matrix, explain); plugin actions without a
+# label show their code.
+TERMS = {
+    "view": _("View"),
+    "create": _("Create"),
+    "edit": _("Edit"),
+    "delete": _("Delete"),
+    "import": _("Import"),
+    "export": _("Export"),
+    "assign": _("Assign"),
+    "approve_delete": _("Approve deletion"),
+    "read": _("Read"),
+    "write": _("Write"),
+    "mask": _("Masked"),
+    "allow": _("allow"),
+    "deny": _("deny"),
+    "all": _("All records"),
+    "none": _("No records"),
+    "own": _("Own records"),
+    "team": _("Team's records"),
+    "department": _("Own department"),
+    "department_tree": _("Own department and sub-departments"),
+    "*": _("every action"),
+}
+
+
+def term(code: str, locale: str) -> str:
+    """The label of a permission word, e.g. "department_tree" -> 本部门及下级部门."""
+    found = TERMS.get(code)
+    if found is not None:
+        return found.render(locale)
+    if code.startswith("via:"):
+        return _("Records of my {field}", field=code[4:]).render(locale)
+    if code.startswith("filter:"):
+        return _("Records matching {condition}", condition=code[7:]).render(locale)
+    return code

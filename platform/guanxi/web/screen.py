@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from guanxi.actor import Actor
+from guanxi.auth.vocabulary import term
 from guanxi.errors import GuanxiError
 from guanxi.i18n import LOCALES, Message, pick_label
 from guanxi.templating import TEMPLATES
@@ -89,6 +90,7 @@ class Screen:
             "t": self.t,
             "label": self.label,
             "fmt_time": lambda value: format_moment(value, self.locale),
+            "term": lambda code: term(str(code), self.locale),
             "csrf_token": self.csrf_token,
             "actor": self.actor,
             "screen": self,
