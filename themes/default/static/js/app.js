@@ -1,4 +1,5 @@
-// Small behaviours htmx does not cover: the phone-width menu, reference pickers, the modal.
+// Small behaviours htmx does not cover: the phone-width menu, reference pickers, the modal,
+// forms that return to the current (possibly htmx-pushed) address.
 (function () {
   "use strict";
 
@@ -27,6 +28,13 @@
       var dialog = close.closest("dialog");
       if (dialog) { dialog.close(); }
     }
+  });
+
+  // htmx may have pushed another address since the page was drawn (a re-sorted list, the
+  // next page): a form that comes back here (the language switch) returns to that one.
+  document.addEventListener("submit", function (event) {
+    var inputs = event.target.querySelectorAll ? event.target.querySelectorAll("[data-current-address]") : [];
+    inputs.forEach(function (input) { input.value = window.location.pathname + window.location.search; });
   });
 
   // Clearing a picker's text clears its value, so "no customer" can be chosen.
