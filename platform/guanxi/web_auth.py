@@ -210,7 +210,7 @@ def login_service(request: Request) -> LoginService:
     return request.app.state.platform.login  # type: ignore[no-any-return]
 
 
-def _safe_next(target: object) -> str:
+def safe_next(target: object, default: str = "/") -> str:
     """Only a path on this site: never //host or a scheme (no open redirect)."""
     if (
         isinstance(target, str)
@@ -220,7 +220,7 @@ def _safe_next(target: object) -> str:
         and all(ord(c) >= 32 for c in target)
     ):
         return target
-    return "/"
+    return default
 
 
 def _login_csrf(request: Request) -> tuple[str, str | None]:
@@ -274,7 +274,7 @@ def _login_page(
 
 
 async def login_form(request: Request) -> Response:
-    return _login_page(request, next_path=_safe_next(request.query_params.get("next")))
+    return _login_page(request, next_path=safe_next(request.query_params.get("next")))
 
 
 async def login_submit(request: Request) -> Response:
@@ -283,7 +283,7 @@ async def login_submit(request: Request) -> Response:
     username = form.get("username")
     password = form.get("password")
     username = username if isinstance(username, str) else ""
-    next_path = _safe_next(form.get("next"))
+    next_path = safe_next(form.get("next"))
     expected, fresh_cookie = _login_csrf(request)
     submitted = form.get(CSRF_FIELD)
     if (

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Route
 from guanxi.auth import identity
 from guanxi.errors import GuanxiError
 from guanxi.web.screen import Screen, screen
-from guanxi.web_auth import _safe_next
+from guanxi.web_auth import safe_next
 
 
 @screen
@@ -16,7 +16,7 @@ def switch_locale(s: Screen) -> Response:
     assert s.form is not None
     locale = str(s.form.get("locale") or "")
     identity.set_own_locale(s.platform.db, s.actor, locale)
-    target = _safe_next(s.form.get("next"))
+    target = safe_next(s.form.get("next"))
     # ?lang= in the address would override the saved choice; drop it.
     path, _sep, query = target.partition("?")
     kept = "&".join(p for p in query.split("&") if p and not p.startswith("lang="))

@@ -24,6 +24,7 @@ from guanxi.web.display import REFERENCE_WIDGETS, Presenter, entity_title, input
 from guanxi.web.display import readable_fields as readable
 from guanxi.web.forms import FormField, build_form, form_fields, general_errors, submitted
 from guanxi.web.screen import Screen, screen
+from guanxi.web_auth import safe_next
 
 NOT_SHOWN = ("id", "version", "locked", "number")  # the header and the URL carry these
 WIDE_WIDGETS = ("textarea", "tags", "multiselect")
@@ -50,22 +51,9 @@ def _record_id(s: Screen) -> int:
     return int(s.path_params["record_id"])
 
 
-def local_path(target: Any, default: str) -> str:
-    """Only a path on this site (no //host, no scheme): `next` never becomes an open redirect."""
-    if (
-        isinstance(target, str)
-        and target.startswith("/")
-        and not target.startswith("//")
-        and "\\" not in target
-        and all(ord(c) >= 32 for c in target)
-    ):
-        return target
-    return default
-
-
 def _next(s: Screen, default: str) -> str:
     given = (s.form.get("next") if s.form is not None else None) or s.params.get("next")
-    return local_path(given, default)
+    return safe_next(given, default)
 
 
 # -- sections and reference titles ------------------------------------------------------------
@@ -216,7 +204,7 @@ def new_record(s: Screen) -> Response:
     entity = opened.entity
     fields = form_fields(entity, opened.mask, creating=True)
     next_url = _next(s, "")
-    back = local_path(next_url, f"/r/{entity.name}")
+    back = safe_next(next_url, f"/r/{entity.name}")
     if s.form is None:
         return _render_form(
             s, opened, mode="create", fields=fields, values=_prefill(s, entity, fields), raw=True,

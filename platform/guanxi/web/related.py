@@ -22,7 +22,7 @@ from guanxi.web.screen import Screen, screen
 
 PANEL_ROWS = 10
 PANEL_COLUMNS = 3
-SKIPPED_WIDGETS = ("textarea", "tags", "multiselect")
+SKIPPED_WIDGETS = ("tags", "multiselect")
 
 
 @dataclass(frozen=True)
@@ -109,13 +109,16 @@ def related_panel(s: Screen) -> Response:
     )  # PermissionDenied (403) when the actor may not view the child module
     access = platform.records.access(s.actor)
     mask = access.mask(child)
-    columns = [
-        f
-        for f in readable_fields(child, mask)
-        if f.key not in (relation.field, child.title_field)
-        and not f.system
-        and platform.types.for_field(f).widget not in SKIPPED_WIDGETS
-    ][:PANEL_COLUMNS]
+    columns = sorted(
+        (
+            f
+            for f in readable_fields(child, mask)
+            if f.key not in (relation.field, child.title_field)
+            and not f.system
+            and platform.types.for_field(f).widget not in SKIPPED_WIDGETS
+        ),
+        key=lambda f: not f.search,  # what people search by (a note's text) comes first
+    )[:PANEL_COLUMNS]
     presenter = Presenter(platform, s.actor, child, s.locale, mask).load(page.rows, columns)
     back = f"/r/{entity.name}/{record_id}"
     rows = [
