@@ -255,6 +255,19 @@ def test_tag_groups_and_tags(platform, system):  # CORE-07
     record = platform.records.create(system, "customer", customer_data(tags="manufacturing"))
     assert record["tags"] == ["manufacturing"]
     assert platform.admin.tags("customer")[0]["group"] == "industry_tags"
+    assert [g["code"] for g in platform.admin.tag_groups("customer")] == ["industry_tags"]
+    platform.admin.change_tag(
+        system, "customer", "manufacturing", {"zh-CN": "制造", "en": "Making"}, color="#0a0"
+    )
+    changed = platform.admin.tags("customer")[0]
+    assert changed["label"] == {"zh-CN": "制造", "en": "Making"} and changed["color"] == "#0a0"
+    assert platform.records.get(system, "customer", record["id"])["tags"] == ["manufacturing"]
+    with pytest.raises(PermissionDenied):
+        platform.admin.remove_tag(Actor(user_id=None, username="x"), "customer", "manufacturing")
+    assert platform.admin.remove_tag(system, "customer", "manufacturing") == 1
+    assert platform.records.get(system, "customer", record["id"])["tags"] == []
+    with pytest.raises(MetadataError):
+        platform.admin.change_tag(system, "customer", "manufacturing", "制造")
 
 
 def test_layouts_are_stored_and_checked(platform, system):  # CORE-08

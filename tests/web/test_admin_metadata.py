@@ -248,6 +248,25 @@ def test_tag_group_and_tag_are_added(org, login, web_platform):
         admin.post(CUSTOMER + "/tags/groups/nope/tags", {"code": "x", "label_zh": "x"}).status_code
         == 404
     )
+    # Relabel and recolour, then remove: records lose the tag with it (CORE-07, UI-09).
+    customer = org.customers["east"]
+    version = org.version("customer", customer)
+    web_platform.records.update(org.admin, "customer", customer, {"tags": ["auto"]}, version=version)
+    changed = admin.post(
+        CUSTOMER + "/tags/items/auto",
+        {"label_zh": "汽车行业", "label_en": "Cars", "color": "#2ea121"},
+    )
+    assert changed.status_code == 303, changed.text
+    stored = next(t for t in web_platform.admin.tags("customer") if t["code"] == "auto")
+    assert stored["label"] == {"zh-CN": "汽车行业", "en": "Cars"} and stored["color"] == "#2ea121"
+    no_label = admin.post(CUSTOMER + "/tags/items/auto", {"label_zh": "", "color": ""})
+    assert no_label.status_code == 422
+    assert login("rep_east").post(CUSTOMER + "/tags/items/auto/remove", {}).status_code == 403
+    removed = admin.post(CUSTOMER + "/tags/items/auto/remove", {})
+    assert removed.status_code == 303
+    assert not any(t["code"] == "auto" for t in web_platform.admin.tags("customer"))
+    assert org.stored("customer", customer)["tags"] == []
+    assert admin.post(CUSTOMER + "/tags/items/auto/remove", {}).status_code == 404
 
 
 def test_custom_module_is_created_and_its_page_works(org, login, web_platform):

@@ -523,6 +523,23 @@ class MetadataAdmin:
     def tags(self, entity_name: str) -> list[dict[str, Any]]:
         return tag_store.list_tags(self.db, self.registry.get(entity_name).name)
 
+    def tag_groups(self, entity_name: str) -> list[dict[str, Any]]:
+        return tag_store.list_groups(self.db, self.registry.get(entity_name).name)
+
+    def change_tag(
+        self, actor: Actor, entity_name: str, code: str, label: Any, *, color: str | None = None
+    ) -> None:
+        """Relabel or recolour a tag (CORE-07); tagged records keep it."""
+        self.platform.authorizer.check_admin(actor)
+        entity = self.registry.get(entity_name)
+        tag_store.change_tag(self.db, entity.name, code, as_label(label), color)
+
+    def remove_tag(self, actor: Actor, entity_name: str, code: str) -> int:
+        """Delete a tag; it comes off every record that had it (returned: how many)."""
+        self.platform.authorizer.check_admin(actor)
+        entity = self.registry.get(entity_name)
+        return tag_store.remove_tag(self.db, entity.name, code)
+
     # -- the one way overlay changes are applied -------------------------------------------
 
     def _apply(

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from guanxi.errors import MetadataError
 from guanxi.i18n import _
 from guanxi.store.db import Database
-from guanxi.store.system_tables import tag, tag_group
+from guanxi.store.system_tables import tag, tag_group, tag_link
 
 GROUP_KINDS = ("attribute", "behaviour")
 
@@ -77,3 +77,42 @@ def _group_id(connection: Any, entity: str, code: str) -> int | None:
     return connection.execute(
         sa.select(tag_group.c.id).where(tag_group.c.entity == entity, tag_group.c.code == code)
     ).scalar()
+
+
+def list_groups(db: Database, entity: str) -> list[dict[str, Any]]:
+    with db.read() as connection:
+        rows = connection.execute(
+            sa.select(tag_group.c.code, tag_group.c.label, tag_group.c.kind, tag_group.c.exclusive)
+            .where(tag_group.c.entity == entity)
+            .order_by(tag_group.c.position, tag_group.c.code)
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+def change_tag(
+    db: Database, entity: str, code: str, label: dict[str, str], color: str | None
+) -> None:
+    """Relabel or recolour a tag; records keep it (they link to the tag, not its text)."""
+    with db.unit_of_work() as connection:
+        changed = connection.execute(
+            sa.update(tag)
+            .where(tag.c.entity == entity, tag.c.code == code)
+            .values(label=label, color=color)
+        ).rowcount
+    if not changed:
+        raise MetadataError(_("Unknown tag '{code}'", code=code), field="code", code="unknown")
+
+
+def remove_tag(db: Database, entity: str, code: str) -> int:
+    """Delete a tag and take it off every record that has it; how many records had it."""
+    with db.unit_of_work() as connection:
+        tag_id = connection.execute(
+            sa.select(tag.c.id).where(tag.c.entity == entity, tag.c.code == code)
+        ).scalar()
+        if tag_id is None:
+            raise MetadataError(_("Unknown tag '{code}'", code=code), field="code", code="unknown")
+        unlinked = connection.execute(
+            sa.delete(tag_link).where(tag_link.c.entity == entity, tag_link.c.tag_id == tag_id)
+        ).rowcount
+        connection.execute(sa.delete(tag).where(tag.c.id == tag_id))
+    return int(unlinked or 0)

@@ -15,7 +15,7 @@ from guanxi.errors import MetadataError, NotFound
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
 from guanxi.store import numbering
-from guanxi.store.system_tables import sequence, tag_group
+from guanxi.store.system_tables import sequence
 from guanxi.web.admin.meta_common import (
     Errors,
     admin_entity,
@@ -36,19 +36,8 @@ TAG_FIELDS = ("code", "label", "color", "group")
 
 
 def tag_groups(s: Screen, entity: EntityDef) -> list[dict[str, Any]]:
-    """Groups with their tags. MetadataAdmin.tags() lists tags only, so an empty group is read
-    here (a read of metadata rows; every write goes through platform.admin)."""
-    with s.platform.db.read() as connection:
-        groups = [
-            dict(row._mapping)
-            for row in connection.execute(
-                sa.select(
-                    tag_group.c.code, tag_group.c.label, tag_group.c.kind, tag_group.c.exclusive
-                )
-                .where(tag_group.c.entity == entity.name)
-                .order_by(tag_group.c.position, tag_group.c.code)
-            )
-        ]
+    """Groups with their tags (an empty group shows too)."""
+    groups = s.platform.admin.tag_groups(entity.name)
     by_code = {group["code"]: {**group, "tags": []} for group in groups}
     for found in s.platform.admin.tags(entity.name):
         if found["group"] in by_code:
@@ -107,6 +96,44 @@ def add_tag(s: Screen) -> Response:
             errors = error_map(error, s.locale)
     if errors:
         return _tags_page(s, entity, {group: values}, {group: errors}, status=422)
+    return s.redirect(f"/admin/modules/{entity.name}/tags#group-{group}")
+
+
+@screen
+def change_tag(s: Screen) -> Response:
+    """Relabel or recolour one tag (CORE-07); records keep it."""
+    entity = admin_entity(s)
+    assert s.form is not None
+    code = str(s.path_params["code"])
+    values = _values(s)
+    values["code"] = code
+    values["color"] = text(s.form, "color")
+    errors = _check(s, values)
+    color = color_of(values["color"], s, errors, "color")
+    group = next((t["group"] for t in s.platform.admin.tags(entity.name) if t["code"] == code), None)
+    if group is None:
+        raise NotFound(_("Unknown tag '{code}'", code=code))
+    if not errors:
+        try:
+            s.platform.admin.change_tag(
+                s.actor, entity.name, code, label_of(s.form, "label"), color=color
+            )
+        except MetadataError as error:
+            errors = error_map(error, s.locale)
+    if errors:
+        return _tags_page(s, entity, {group: values}, {group: errors}, status=422)
+    return s.redirect(f"/admin/modules/{entity.name}/tags#group-{group}")
+
+
+@screen
+def remove_tag(s: Screen) -> Response:
+    """Delete a tag; it comes off every record that had it (the page asks first)."""
+    entity = admin_entity(s)
+    code = str(s.path_params["code"])
+    group = next((t["group"] for t in s.platform.admin.tags(entity.name) if t["code"] == code), None)
+    if group is None:
+        raise NotFound(_("Unknown tag '{code}'", code=code))
+    s.platform.admin.remove_tag(s.actor, entity.name, code)
     return s.redirect(f"/admin/modules/{entity.name}/tags#group-{group}")
 
 
@@ -222,5 +249,7 @@ def routes() -> list[BaseRoute]:
         Route(base + "/tags", tags_tab),
         Route(base + "/tags/groups", add_group, methods=["POST"]),
         Route(base + "/tags/groups/{group}/tags", add_tag, methods=["POST"]),
+        Route(base + "/tags/items/{code}", change_tag, methods=["POST"]),
+        Route(base + "/tags/items/{code}/remove", remove_tag, methods=["POST"]),
         Route(base + "/numbering", numbering_tab, methods=["GET", "POST"]),
     ]
