@@ -416,3 +416,24 @@ def test_delete_record_plugin_takes_over_deletion(
     assert platform.records.delete(system, "note", note["id"]) == "deleted"
     with pytest.raises(NotFound):
         platform.records.get(system, "note", note["id"])
+
+
+def test_admin_plugin_choices_settings_live_and_switch_at_restart(
+    make_installed: Callable[..., Guanxi], system: Actor
+) -> None:  # UI-09: settings saved on /admin/plugins are live; on/off applies at the next start
+    from guanxi.errors import ValidationFailed
+    from guanxi.plugin_overrides import save_plugin
+
+    platform = make_installed()
+    other_worker = make_installed()
+    save_plugin(platform, system, "guanxi_hello", True, {"prefix": "Hi, "})
+    created = other_worker.records.create(system, "greeting", {"text": "friend"})
+    assert created["text"] == "Hi, friend"  # no restart: the other process reads it per call
+    with pytest.raises(ValidationFailed):
+        save_plugin(platform, system, "guanxi_hello", True, {"prefix": "x" * 21})
+    with pytest.raises(ValidationFailed):
+        save_plugin(platform, system, "guanxi.defaults.stages", False, None)
+    save_plugin(platform, system, "guanxi_hello", False, None)
+    restarted = make_installed()
+    assert restarted.plugins.plugins["guanxi_hello"].enabled is False
+    assert not restarted.pm.has_plugin("guanxi_hello")

@@ -67,11 +67,12 @@ class Guanxi:
         entry_points: bool = True,
         db: Database | None = None,
     ) -> Guanxi:
+        from guanxi.plugin_overrides import with_stored_choices
+
         settings = settings or Settings.from_env()
-        plugin_set = load_plugins(
-            settings.plugin_config, extra=list(plugins), entry_points=entry_points
-        )
         db = db or Database.from_url(settings.database_url, schema=settings.database_schema)
+        config = with_stored_choices(db, settings.plugin_config)  # admin choices on /admin/plugins
+        plugin_set = load_plugins(config, extra=list(plugins), entry_points=entry_points)
         return cls(settings, db, plugin_set)
 
     def _documents(self) -> list[tuple[str, Any]]:

@@ -6,6 +6,7 @@ the next start."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,6 +84,10 @@ def save_plugin(
     platform.authorizer.check_admin(actor)
     if name not in platform.plugins.plugins:
         raise NotFound(_("No such plugin"))
+    if not enabled and platform.plugins.plugins[name].source == "core":
+        raise ValidationFailed(
+            [FieldError("enabled", "core", _("Core plugins cannot be switched off"))]
+        )
     schema = schema_of(platform, name)
     if settings is not None and schema is not None:
         problems = settings_errors(schema, settings)
@@ -106,3 +111,29 @@ def save_plugin(
             if before != after:
                 changes[key] = [before, after]
         audit.write(connection, actor, "plugin", f"plugin:{name}", changes)
+
+
+def with_stored_choices(
+    db: Any, config: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """plugins.toml's configuration with the admin's stored choices laid over it, read once at
+    start-up: an enabled/disabled switch takes effect when the process (re)starts. A database
+    without the table yet (first start) has no choices, and a SQLite file that does not exist
+    yet is not created by asking (`guanxi check` must not touch the database)."""
+    url = db.engine.url
+    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if on_disk and not Path(str(url.database)).exists():
+        return config
+    try:
+        with db.read() as connection:
+            rows = connection.execute(sa.select(plugin_setting)).mappings().all()
+    except sa.exc.DBAPIError:
+        return config
+    merged = {name: dict(entry) for name, entry in config.items()}
+    for row in rows:
+        entry = merged.setdefault(row["name"], {})
+        if row["enabled"] is not None:
+            entry["enabled"] = bool(row["enabled"])
+        if row["settings"] is not None:
+            entry["settings"] = dict(row["settings"])
+    return merged
