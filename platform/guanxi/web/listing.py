@@ -1,4 +1,6 @@
-"""The generated list view of every module (UI-02) and its bulk actions (UI-03), at /r/{entity}.
+"""The generated list view of every module (UI-02) at /r/{entity}: the page, the filter
+builder fragments, the apply redirect and the CSV export. Bulk actions (bulk.py) and saved-view
+routes (views_routes.py) re-render or redirect to this page through ListContext/render_list.
 
 The whole view state lives in the URL (list_state.py). A page costs a fixed number of reads
 whatever its size: the page (keyset cursor, never a deep offset), a capped count, one read
@@ -6,7 +8,6 @@ per referenced module for the titles, the saved views and the tag labels."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +16,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from guanxi.errors import GuanxiError, NotFound, PermissionDenied, QueryError
+from guanxi.errors import PermissionDenied, QueryError
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef, FieldDef
 from guanxi.web import saved_views
@@ -40,10 +41,8 @@ from guanxi.web.list_state import (
 )
 from guanxi.web.screen import Screen, screen
 
-MAX_BULK = 500
 NOT_COLUMNS = ("id", "version")
 DEFAULT_EXTRA_COLUMNS = 5
-BULK_ACTIONS = ("assign", "tag_add", "tag_remove", "update", "delete")
 
 
 class ListContext:
@@ -59,7 +58,7 @@ class ListContext:
         self.mask = self.access.mask(self.entity)
         self.types = platform.types
         params = s.params if params is None else params
-        view_id = _int(params.get("view"))
+        view_id = int_or_none(params.get("view"))
         self.view = (
             saved_views.get_view(platform, s.actor, self.entity.name, view_id)
             if view_id is not None
@@ -93,16 +92,19 @@ class ListContext:
     def field_keys(self, widgets: tuple[str, ...]) -> list[str]:
         return [f.key for f in self.filterable if self.widget(f) in widgets]
 
+    def tag_field(self) -> FieldDef | None:
+        return next((f for f in self.entity.visible_fields if self.widget(f) == "tags"), None)
+
 
 # -- the list page -----------------------------------------------------------------------------
 
 
 @screen
 def list_page(s: Screen) -> Response:
-    return _render(s, ListContext(s))
+    return render_list(s, ListContext(s))
 
 
-def _render(
+def render_list(
     s: Screen,
     ctx: ListContext,
     *,
@@ -230,7 +232,7 @@ def _builder_view(
     conditions = builder.conditions + [c for g in builder.groups for c in g.conditions]
     by_key = {f.key: f for f in ctx.filterable}
     refs = [by_key[c.field] for c in conditions if c.field in by_key]
-    presenter.load([{c.field: _int(c.value)} for c in conditions if c.field in by_key], refs)
+    presenter.load([{c.field: int_or_none(c.value)} for c in conditions if c.field in by_key], refs)
     return {
         "join": builder.join,
         "representable": builder.representable,
@@ -277,7 +279,7 @@ def _row_view(
     else:
         view["options"] = options_of(field, s.locale)
     if kind == "picker":
-        value = _int(values[0] if values else None)
+        value = int_or_none(values[0] if values else None)
         target = field.reference if widget == "reference" else widget
         title = presenter.title_of(target or "", value) if presenter and value else None
         view["picker"] = FormField(
@@ -344,14 +346,14 @@ def apply(s: Screen) -> Response:
     return s.redirect(state.url(ctx.path, after=None))
 
 
-# -- export and bulk actions (UI-03) -----------------------------------------------------------
+# -- export and the bulk toolbar (UI-03) -------------------------------------------------------
 
 
 @screen
 def export(s: Screen) -> Response:
     ctx = ListContext(s)
     filters = ctx.state.filter
-    ids = _ids(str(s.params.get("ids") or "").split(","))
+    ids = ids_of(str(s.params.get("ids") or "").split(","))
     if ids:
         only = {"field": "id", "op": "in", "value": ids}
         filters = {"and": [filters, only]} if filters else only
@@ -362,10 +364,11 @@ def export(s: Screen) -> Response:
 
 
 def _bulk_view(s: Screen, ctx: ListContext, presenter: Presenter) -> dict[str, Any]:
+    """What the page's bulk toolbar offers; bulk.py runs the chosen action."""
     name = ctx.entity.name
     allows = ctx.access.allows
     writable = form_fields(ctx.entity, ctx.mask, creating=False)
-    tag_field = _tag_field(ctx)
+    tag_field = ctx.tag_field()
     owner = ctx.entity.get_field("owner_id")
     return {
         "edit": allows(name, "edit"),
@@ -381,135 +384,17 @@ def _bulk_view(s: Screen, ctx: ListContext, presenter: Presenter) -> dict[str, A
     }  # fmt: skip
 
 
-def _tag_field(ctx: ListContext) -> FieldDef | None:
-    return next((f for f in ctx.entity.visible_fields if ctx.widget(f) == "tags"), None)
-
-
-@screen
-def bulk(s: Screen) -> Response:
-    """One action over the selected records, each through the record service: refusals are
-    counted with their reason and never stop the others."""
-    assert s.form is not None
-    back = QueryParams(str(s.form.get("back") or ""))
-    ctx = ListContext(s, back)
-    action = str(s.form.get("action") or "")
-    ids = _ids(s.form.getlist("ids"))
-    problem = None
-    if action not in BULK_ACTIONS:
-        problem = s.t("Choose a bulk action")
-    elif not ids:
-        problem = s.t("Select at least one record")
-    elif len(ids) > MAX_BULK:
-        problem = s.t("At most {limit} records per bulk action", limit=MAX_BULK)
-    if problem:
-        return _render(s, ctx, notice=problem, status=400, fragment=True)
-    return _render(s, ctx, notice=_run_bulk(s, ctx, action, ids), fragment=True)
-
-
-def _run_bulk(s: Screen, ctx: ListContext, action: str, ids: list[int]) -> str:
-    assert s.form is not None
-    records, actor, name = s.platform.records, s.actor, ctx.entity.name
-    found = {
-        row["id"]: row
-        for row in records.query(
-            actor, name, {"field": "id", "op": "in", "value": ids}, limit=len(ids)
-        ).rows
-    }
-    tag_field = _tag_field(ctx)
-    chosen_tags = {str(t) for t in s.form.getlist("tags") if t}
-    done, pending = 0, 0
-    refused: Counter[str] = Counter()
-    for record_id in ids:
-        row = found.get(record_id)
-        if row is None:
-            refused[s.t("not found")] += 1
-            continue
-        try:
-            if action == "delete":
-                outcome = records.delete(actor, name, record_id)
-                done, pending = (done + 1, pending) if outcome == "deleted" else (done, pending + 1)
-                continue
-            records.update(
-                actor,
-                name,
-                record_id,
-                _changes(s, action, row, tag_field, chosen_tags),
-                version=row["version"],
-            )
-            done += 1
-        except GuanxiError as error:
-            refused["；".join(e.message.render(s.locale) for e in error.errors)] += 1
-    parts = [
-        s.t("{count} deleted", count=done) if action == "delete"
-        else s.t("{count} updated", count=done)
-    ]  # fmt: skip
-    if pending:
-        parts.append(s.t("{count} sent for approval", count=pending))
-    if refused:
-        reasons = "；".join(
-            reason if count == 1 else f"{reason} (×{count})" for reason, count in refused.items()
-        )
-        parts.append(s.t("{count} refused: {reasons}", count=sum(refused.values()),
-                         reasons=reasons))  # fmt: skip
-    return ", ".join(parts)
-
-
-def _changes(
-    s: Screen, action: str, row: dict[str, Any], tag_field: FieldDef | None, tags: set[str]
-) -> dict[str, Any]:
-    assert s.form is not None
-    if action == "assign":
-        return {"owner_id": s.form.get("owner_id") or None}
-    if action in ("tag_add", "tag_remove"):
-        if tag_field is None:
-            raise QueryError(_("This module has no tags"), code="no_tags")
-        current = set(row.get(tag_field.key) or [])
-        updated = current | tags if action == "tag_add" else current - tags
-        return {tag_field.key: sorted(updated)}
-    key = str(s.form.get("field") or "")
-    value = s.form.get("value")
-    return {key: None if value in (None, "") else value}
-
-
-def _ids(values: Any) -> list[int]:
-    ids = [_int(v) for v in values]
+def ids_of(values: Any) -> list[int]:
+    """Distinct positive record ids, in the order given; anything else is dropped."""
+    ids = [int_or_none(v) for v in values]
     return list(dict.fromkeys(i for i in ids if i is not None and i > 0))
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
     try:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
-
-
-# -- saved views -------------------------------------------------------------------------------
-
-
-@screen
-def save_view(s: Screen) -> Response:
-    assert s.form is not None
-    ctx = ListContext(s, QueryParams(str(s.form.get("back") or "")))
-    saved = saved_views.save_view(
-        s.platform, s.actor, ctx.entity.name, str(s.form.get("name") or ""),
-        ctx.state.saved_state(), shared=s.form.get("shared") in ("on", "1", "true"),
-    )  # fmt: skip
-    return s.redirect(f"{ctx.path}?view={saved.id}")
-
-
-@screen
-def change_view(s: Screen) -> Response:
-    assert s.form is not None
-    entity = s.platform.registry.snapshot().entity(s.path_params["entity"]).name
-    view_id = int(s.path_params["view_id"])
-    change = s.path_params["change"]
-    if change not in ("rename", "delete"):
-        raise NotFound(_("Unknown action '{name}'", name=change))
-    if change == "delete":
-        saved_views.delete_view(s.platform, s.actor, entity, view_id)
-        return s.redirect(f"/r/{entity}")
-    saved_views.rename_view(s.platform, s.actor, entity, view_id, str(s.form.get("name") or ""))
-    return s.redirect(f"/r/{entity}?view={view_id}")
 
 
 def routes() -> list[BaseRoute]:
@@ -519,7 +404,4 @@ def routes() -> list[BaseRoute]:
         Route("/r/{entity:str}/filter-row", filter_row),
         Route("/r/{entity:str}/filter-group", filter_group),
         Route("/r/{entity:str}/export", export),
-        Route("/r/{entity:str}/bulk", bulk, methods=["POST"]),
-        Route("/r/{entity:str}/views", save_view, methods=["POST"]),
-        Route("/r/{entity:str}/views/{view_id:int}/{change:str}", change_view, methods=["POST"]),
     ]

@@ -10,13 +10,17 @@ from guanxi.web import (
     account,
     admin,
     attachments,
+    bulk,
     home,
+    inline_edit,
     kanban,
     listing,
     notifications_page,
     pickers,
+    record_forms,
     record_pages,
     timeline,
+    views_routes,
 )
 
 
@@ -28,9 +32,13 @@ def web_routes() -> list[BaseRoute]:
         *pickers.routes(),
         *notifications_page.routes(),
         *listing.routes(),
+        *bulk.routes(),
+        *views_routes.routes(),
         *kanban.routes(),
         *timeline.routes(),
         *attachments.routes(),
+        *record_forms.routes(),  # /r/{entity}/new before the detail page's /r/{entity}/{id}
         *record_pages.routes(),
+        *inline_edit.routes(),
         *admin.routes(),
     ]

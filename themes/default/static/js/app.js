@@ -17,6 +17,9 @@
       var search = picker.querySelector(".picker-search");
       search.value = option.getAttribute("data-pick-label");
       picker.querySelector(".picker-results").innerHTML = "";
+      // A search still on its way must not reopen the list over what comes next.
+      picker.dataset.picked = search.value;
+      if (window.htmx) { window.htmx.trigger(search, "htmx:abort"); }
       search.dispatchEvent(new Event("picked", { bubbles: true }));
       return;
     }
@@ -39,8 +42,18 @@
 
   // Clearing a picker's text clears its value, so "no customer" can be chosen.
   document.addEventListener("input", function (event) {
-    if (event.target.classList && event.target.classList.contains("picker-search") && !event.target.value) {
-      event.target.closest("[data-picker]").querySelector("[data-picker-value]").value = "";
+    if (event.target.classList && event.target.classList.contains("picker-search")) {
+      var picker = event.target.closest("[data-picker]");
+      delete picker.dataset.picked;
+      if (!event.target.value) { picker.querySelector("[data-picker-value]").value = ""; }
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.classList && target.classList.contains("picker-results")) {
+      var picker = target.closest("[data-picker]");
+      if (picker && picker.dataset.picked !== undefined) { event.detail.shouldSwap = false; }
     }
   });
 
