@@ -418,9 +418,9 @@ def test_delete_record_plugin_takes_over_deletion(
         platform.records.get(system, "note", note["id"])
 
 
-def test_admin_plugin_choices_settings_live_and_switch_at_restart(
+def test_admin_plugin_choices_are_live_in_every_worker(
     make_installed: Callable[..., Guanxi], system: Actor
-) -> None:  # UI-09: settings saved on /admin/plugins are live; on/off applies at the next start
+) -> None:  # UI-09: settings and on/off saved on /admin/plugins reach every worker at once
     from guanxi.errors import ValidationFailed
     from guanxi.plugin_overrides import save_plugin
 
@@ -433,7 +433,12 @@ def test_admin_plugin_choices_settings_live_and_switch_at_restart(
         save_plugin(platform, system, "guanxi_hello", True, {"prefix": "x" * 21})
     with pytest.raises(ValidationFailed):
         save_plugin(platform, system, "guanxi.defaults.stages", False, None)
-    save_plugin(platform, system, "guanxi_hello", False, None)
-    restarted = make_installed()
-    assert restarted.plugins.plugins["guanxi_hello"].enabled is False
+    save_plugin(platform, system, "guanxi_hello", False, {"prefix": "Hi, "})
+    plain = other_worker.records.create(system, "greeting", {"text": "friend"})
+    assert plain["text"] == "friend"  # switched off: its prepare_record no longer runs
+    assert other_worker.plugins.plugins["guanxi_hello"].enabled is False
+    restarted = make_installed()  # a new process starts with the stored choice
     assert not restarted.pm.has_plugin("guanxi_hello")
+    save_plugin(platform, system, "guanxi_hello", True, {"prefix": "Hi, "})
+    assert other_worker.records.create(system, "greeting", {"text": "a"})["text"] == "Hi, a"
+    assert restarted.records.create(system, "greeting", {"text": "b"})["text"] == "Hi, b"

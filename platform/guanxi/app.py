@@ -10,8 +10,9 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guanxi.core import Guanxi
 from guanxi.templating import add_plugin_templates
@@ -24,6 +25,23 @@ async def health(request: Request) -> JSONResponse:
     platform: Guanxi = request.app.state.platform
     version = await run_in_threadpool(lambda: platform.registry.snapshot().version)
     return JSONResponse({"status": "ok", "metadata_version": version})
+
+
+class PluginGate:
+    """A plugin's screens answer 404 while an admin has switched the plugin off (UI-09)."""
+
+    def __init__(self, app: ASGIApp, platform: Guanxi, plugin: str) -> None:
+        self.app = app
+        self.platform = platform
+        self.plugin = plugin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await run_in_threadpool(self.platform.registry.snapshot)  # follow the switch
+            if not self.platform.plugin_switch.active(self.plugin):
+                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(platform: Guanxi | None = None) -> Starlette:
@@ -41,8 +59,11 @@ def create_app(platform: Guanxi | None = None) -> Starlette:
         *token_routes(),
         *web_routes(),
     ]
-    for plugin_routes in platform.pm.hook.register_routes():
-        routes.extend(plugin_routes or [])
+    for implementation in platform.pm.hook.register_routes.get_hookimpls():
+        name = platform.pm.get_name(implementation.plugin)
+        for route in implementation.function() or []:
+            route.app = PluginGate(route.app, platform, name)  # type: ignore[attr-defined]
+            routes.append(route)
     for _name, plugin in platform.pm.list_name_plugin():
         module_file = getattr(plugin, "__file__", None)  # a plugin module's own templates/
         if plugin is not None and module_file:

@@ -57,6 +57,10 @@ class Guanxi:
         self.records = RecordService(self)
         self.admin = MetadataAdmin(self)
         self.login = LoginService(self)
+        from guanxi.plugin_overrides import PluginSwitch
+
+        self.plugin_switch = PluginSwitch(self)
+        self.registry.on_reload.append(self.plugin_switch.apply)
 
     @classmethod
     def create(

@@ -1,11 +1,12 @@
 """Admin choices for plugins (UI-09): rows in gx_plugin_setting overriding plugins.toml.
 
-Read on every `Guanxi.plugin_settings(name)` call, so a settings change reaches every worker
-at once; switching a plugin on or off changes which hooks are registered and takes effect at
-the next start."""
+Settings are read on every `Guanxi.plugin_settings(name)` call; switching a plugin on or off
+bumps the metadata version, and every worker applies it on its next request (PluginSwitch).
+Both are live for every user at once."""
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from guanxi.actor import Actor
 from guanxi.auth import audit
 from guanxi.errors import FieldError, NotFound, ValidationFailed
 from guanxi.i18n import _
+from guanxi.meta.registry import bump_version
+from guanxi.plugins import ENTRY_POINT_GROUP
 from guanxi.store.system_tables import plugin_setting
 
 
@@ -30,9 +33,11 @@ def overrides(platform: Any, name: str | None = None) -> dict[str, dict[str, Any
 
 
 def schema_of(platform: Any, name: str) -> dict[str, Any] | None:
-    if name not in platform.plugins.plugins or not platform.pm.has_plugin(name):
+    if name not in platform.plugins.plugins:
         return None
-    schema = getattr(platform.pm.get_plugin(name), "settings_schema", None)
+    switch = getattr(platform, "plugin_switch", None)  # a switched-off plugin keeps its form
+    plugin = platform.pm.get_plugin(name) or (switch.objects.get(name) if switch else None)
+    schema = getattr(plugin, "settings_schema", None)
     return schema if isinstance(schema, dict) else None
 
 
@@ -111,15 +116,18 @@ def save_plugin(
             if before != after:
                 changes[key] = [before, after]
         audit.write(connection, actor, "plugin", f"plugin:{name}", changes)
+        bump_version(connection)  # every worker re-applies on/off on its next request
 
 
 def with_stored_choices(
     db: Any, config: dict[str, dict[str, Any]]
 ) -> dict[str, dict[str, Any]]:
-    """plugins.toml's configuration with the admin's stored choices laid over it, read once at
-    start-up: an enabled/disabled switch takes effect when the process (re)starts. A database
-    without the table yet (first start) has no choices, and a SQLite file that does not exist
-    yet is not created by asking (`guanxi check` must not touch the database)."""
+    """plugins.toml's configuration with the admin's stored settings laid over it, read once at
+    start-up (settings are validated when the plugin registers). The admin's on/off switch is
+    not applied here: a switched-off plugin is still loaded, so the modules it adds exist in
+    every worker, and PluginSwitch blocks its hooks (plugins.toml `enabled = false` is the hard
+    off: never imported). A database without the table yet (first start) has no choices, and
+    a SQLite file that does not exist yet is not created by asking (`guanxi check`)."""
     url = db.engine.url
     on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
     if on_disk and not Path(str(url.database)).exists():
@@ -130,10 +138,58 @@ def with_stored_choices(
     except sa.exc.DBAPIError:
         return config
     merged = {name: dict(entry) for name, entry in config.items()}
+    installed = {entry.name for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
     for row in rows:
-        entry = merged.setdefault(row["name"], {})
-        if row["enabled"] is not None:
-            entry["enabled"] = bool(row["enabled"])
-        if row["settings"] is not None:
-            entry["settings"] = dict(row["settings"])
+        # A stored choice for a plugin no longer installed is ignored (not a start-up error).
+        if row["settings"] is not None and (row["name"] in merged or row["name"] in installed):
+            merged.setdefault(row["name"], {})["settings"] = dict(row["settings"])
     return merged
+
+
+class PluginSwitch:
+    """Applies the admin's on/off choices in this process whenever the metadata version moves
+    (save_plugin bumps it), so every worker follows on its next request. A switched-off plugin
+    is blocked in pluggy: its hooks stop (record rules, menu entries, panels) and its screens
+    answer 404; switched on again, the same plugin object is registered anew. Core plugins are
+    never switched. Entities a plugin added stay readable (their tables never go away)."""
+
+    def __init__(self, platform: Any) -> None:
+        self.platform = platform
+        self.pm = platform.pm
+        self.objects = {
+            name: self.pm.get_plugin(name)
+            for name, info in platform.plugins.plugins.items()
+            if info.source != "core" and self.pm.has_plugin(name)
+        }
+        self.started_enabled = {
+            name: info.enabled
+            for name, info in platform.plugins.plugins.items()
+            if info.source != "core"
+        }
+        self._table_seen = False
+
+    def apply(self, connection: Any) -> None:
+        if not self.started_enabled:
+            return
+        if not self._table_seen:  # a failed SELECT would abort a PostgreSQL transaction
+            self._table_seen = sa.inspect(connection).has_table(plugin_setting.name)
+            if not self._table_seen:
+                return
+        stored = {
+            row.name: row.enabled
+            for row in connection.execute(sa.select(plugin_setting.c.name, plugin_setting.c.enabled))
+        }
+        for name, at_start in self.started_enabled.items():
+            wanted = stored.get(name)
+            wanted = at_start if wanted is None else bool(wanted)
+            info = self.platform.plugins.plugins[name]
+            if not wanted and self.pm.has_plugin(name):
+                self.pm.set_blocked(name)
+                info.enabled = False
+            elif wanted and not self.pm.has_plugin(name) and name in self.objects:
+                self.pm.unblock(name)
+                self.pm.register(self.objects[name], name=name)
+                info.enabled = True
+
+    def active(self, name: str) -> bool:
+        return self.pm.has_plugin(name)

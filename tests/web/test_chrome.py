@@ -167,6 +167,14 @@ def test_plugins_add_menu_entries_screens_actions_and_panels(
             assert screen_page.status_code == 200 and '<p id="greeting">Hello</p>' in screen_page.text
             detail = rep.get(f"/r/customer/{org.customers['east']}")
             assert "移入公海" in detail.text and f"/plugins/pool/{org.customers['east']}" in detail.text
+            # UI-09: an admin switches the plugin off: its entry, panel and screen go at once.
+            from guanxi.plugin_overrides import save_plugin
+
+            save_plugin(platform, org.admin, "gx_test_screens", False, None)
+            assert 'href="/plugins/hello"' not in rep.get("/").text
+            assert rep.get("/plugins/hello").status_code == 404
+            save_plugin(platform, org.admin, "gx_test_screens", True, None)
+            assert rep.get("/plugins/hello").status_code == 200
         assert Actor.system()  # the platform stays usable after the client closed
     finally:
         sys.modules.pop("gx_test_screens", None)

@@ -7,7 +7,7 @@ primary-key read) so a change made in another worker is picked up without a rest
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -76,6 +76,9 @@ class Registry:
         }
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
+        # Called with the connection after each (re)load: other per-version state follows the
+        # metadata version the same way (e.g. which plugins an admin switched on or off).
+        self.on_reload: list[Callable[[Connection], None]] = []
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -94,6 +97,8 @@ class Registry:
             with self._lock:
                 if self._snapshot is None or self._snapshot.version != version:
                     self._snapshot = self._load(connection, version)
+                    for callback in self.on_reload:
+                        callback(connection)
                 snapshot = self._snapshot
         return snapshot
 

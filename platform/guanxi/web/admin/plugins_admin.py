@@ -80,16 +80,15 @@ def _parse(
 
 
 def _rows(s: Screen) -> list[dict[str, Any]]:
-    stored = overrides(s.platform)
+    s.platform.registry.snapshot()  # apply on/off choices made in other workers first
+    switchable = s.platform.plugin_switch.objects
     rows = []
     for name, info in sorted(s.platform.plugins.plugins.items()):
-        choice = stored.get(name) or {}
-        wanted = choice.get("enabled")
         schema = schema_of(s.platform, name)
         rows.append({
             "info": info,
-            "wanted": info.enabled if wanted is None else wanted,
-            "pending": wanted is not None and wanted != info.enabled,
+            "wanted": info.enabled,
+            "switchable": name in switchable,
             "schema": schema,
             "core": info.source == "core",
             "inputs": form_inputs(schema, effective_settings(s.platform, name)),
@@ -111,7 +110,8 @@ def plugin_save(s: Screen) -> Response:
         raise NotFound(_("No such plugin"))
     assert s.form is not None
     info = s.platform.plugins.plugins[name]
-    enabled = True if info.source == "core" else s.form.get("enabled") == "on"
+    switchable = name in s.platform.plugin_switch.objects
+    enabled = s.form.get("enabled") == "on" if switchable else info.enabled
     schema = schema_of(s.platform, name)
     settings: dict[str, Any] | None = None
     errors: dict[str, str] = {}
