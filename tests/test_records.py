@@ -49,7 +49,7 @@ def test_invalid_input_reports_every_field_in_both_languages_and_writes_nothing(
         ("nosuch", "unknown_field"),
     } <= set(errors)
     mobile = errors[("mobile", "phone")].to_dict("en")
-    assert mobile["messages"]["zh-CN"] == "手机号必须是以13-19开头的11位数字(或带+国家代码)"
+    assert mobile["messages"]["zh-CN"] == "手机号必须是以13-19开头的11位数字（或带+国家代码）"
     assert "11 digits" in mobile["messages"]["en"]
     assert "客户名称" in errors[("name", "required")].message.render("zh-CN")
     assert platform.records.count(system, "customer").value == 0

@@ -245,6 +245,8 @@ def test_custom_select_field_added_by_the_admin_is_live_for_a_rep(
     before = conditions.count()
     rep_page.get_by_role("button", name="+ 添加条件").click()
     expect(conditions).to_have_count(before + 1)
+    # htmx wires a swapped-in row up after its settle delay (20 ms): wait, as a person would
+    expect(rep_page.locator(".htmx-added")).to_have_count(0)
     condition = conditions.nth(before)
     condition.get_by_label("字段").select_option(label="合作意向")
     expect(condition.get_by_label("值")).to_be_visible()
