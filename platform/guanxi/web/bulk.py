@@ -88,7 +88,7 @@ def _run_bulk(s: Screen, ctx: ListContext, action: str, ids: list[int]) -> str:
         )
         parts.append(s.t("{count} refused: {reasons}", count=sum(refused.values()),
                          reasons=reasons))  # fmt: skip
-    return ", ".join(parts)
+    return ("，" if s.locale == "zh-CN" else ", ").join(parts)
 
 
 def _changes(
