@@ -110,9 +110,7 @@ def change_tag(s: Screen) -> Response:
     values["color"] = text(s.form, "color")
     errors = _check(s, values)
     color = color_of(values["color"], s, errors, "color")
-    group = next((t["group"] for t in s.platform.admin.tags(entity.name) if t["code"] == code), None)
-    if group is None:
-        raise NotFound(_("Unknown tag '{code}'", code=code))
+    group = _group_of_tag(s, entity, code)
     if not errors:
         try:
             s.platform.admin.change_tag(
@@ -130,11 +128,17 @@ def remove_tag(s: Screen) -> Response:
     """Delete a tag; it comes off every record that had it (the page asks first)."""
     entity = admin_entity(s)
     code = str(s.path_params["code"])
-    group = next((t["group"] for t in s.platform.admin.tags(entity.name) if t["code"] == code), None)
-    if group is None:
-        raise NotFound(_("Unknown tag '{code}'", code=code))
+    group = _group_of_tag(s, entity, code)
     s.platform.admin.remove_tag(s.actor, entity.name, code)
     return s.redirect(f"/admin/modules/{entity.name}/tags#group-{group}")
+
+
+def _group_of_tag(s: Screen, entity: EntityDef, code: str) -> str:
+    """The group a tag belongs to (where the page returns to); 404 for an unknown tag."""
+    for found in s.platform.admin.tags(entity.name):
+        if found["code"] == code:
+            return str(found["group"])
+    raise NotFound(_("Unknown tag '{code}'", code=code))
 
 
 def _values(s: Screen) -> dict[str, Any]:
