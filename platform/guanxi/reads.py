@@ -69,13 +69,20 @@ class RecordReader:
     # -- public reads ----------------------------------------------------------------------
 
     def get(
-        self, actor: Actor, entity_name: str, record_id: int, *, action: str = "view"
+        self,
+        actor: Actor,
+        entity_name: str,
+        record_id: int,
+        *,
+        action: str = "view",
+        log_view: bool = True,
     ) -> dict[str, Any]:
-        """One record as the actor may see it; NotFound when it is outside their scope."""
+        """One record as the actor may see it; NotFound when it is outside their scope.
+        `log_view=False` for parts of a page whose own read was already logged (PERM-08)."""
         with self.db.read() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "view")
             record = self._fetch(connection, snapshot, entity, record_id, access, action)
-        if action == "view" and access.logs_access(entity.name):
+        if action == "view" and log_view and access.logs_access(entity.name):
             access_log.record_view(self.db, actor, entity.name, record["id"])
         return access.mask(entity).apply(record)
 

@@ -580,3 +580,22 @@ def test_detail_and_related_query_counts_do_not_grow_with_records(org, login, we
         )
     assert (measure(detail), measure(panel)) == before
     assert before[0] < 40, before
+
+
+def test_one_detail_view_with_its_fragments_is_one_access_log_row(org, login, web_platform):
+    """PERM-08: the detail page, its related panels, timeline and inline display fragment
+    make one "view" entry in the access log, not one per fragment."""
+    from guanxi.auth import access_log
+
+    web_platform.permissions.set_access_logging(org.admin, "customer", True)
+    rep = login("rep_east")
+    customer = org.customers["east"]
+    base = f"/r/customer/{customer}"
+    assert rep.get(base).status_code == 200
+    for fragment in ("/related/contact/customer", "/timeline", "/field/title"):
+        assert rep.htmx_get(base + fragment).status_code == 200, fragment
+    views = [
+        e for e in access_log.entries(web_platform.db, entity="customer", record_id=customer)
+        if e["action"] == "view"
+    ]
+    assert len(views) == 1 and views[0]["username"] == "rep_east"

@@ -82,7 +82,9 @@ def field_edit(s: Screen) -> Response:
 def field_display(s: Screen) -> Response:
     """The display fragment again ("Cancel" on an inline form)."""
     opened = open_entity(s)
-    record = s.platform.records.get(s.actor, opened.entity.name, path_record_id(s))
+    record = s.platform.records.get(
+        s.actor, opened.entity.name, path_record_id(s), log_view=False
+    )  # part of the detail page, whose view is logged once
     key = s.path_params["key"]
     field = opened.entity.get_field(key)
     if field is None or opened.mask.level(key) == Level.HIDDEN:

@@ -99,7 +99,8 @@ def related_panel(s: Screen) -> Response:
     platform = s.platform
     snapshot = platform.registry.snapshot()
     entity = snapshot.entity(entity_name)
-    platform.records.get(s.actor, entity.name, record_id)  # NotFound outside the scope
+    # NotFound outside the scope; the detail page holding this panel logged the view already
+    platform.records.get(s.actor, entity.name, record_id, log_view=False)
     relation = _relation(snapshot, entity, s.path_params["child"], s.path_params["field"])
     if relation is None:
         raise NotFound(_("No such related list"))
