@@ -24,13 +24,9 @@ import argparse
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +36,9 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "platform"))  # run from a checkout without `pip install -e`
+sys.path.insert(0, str(ROOT))  # tests.browser.serve: the same server start as the browser tests
+
+from tests.browser import serve  # noqa: E402
 
 CHROMIUM = os.environ.get("GUANXI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -172,50 +171,19 @@ def _richest_customer(platform: Any) -> int:
 # -- the server --------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def server(env: dict[str, str], workdir: Path) -> Iterator[str]:
     """`guanxi serve` (one worker) on a free loopback port; yields its base URL."""
-    port = free_port()
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "guanxi.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            env=env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    process, url, log_path = serve.start(env, workdir, "server.log")
     try:
-        _wait_until_up(process, url, log_path)
+        problem = serve.wait_until_up(process, url, log_path, SERVER_START_TIMEOUT)
+        if problem is not None:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
+            raise SystemExit(f"guanxi serve did not come up: {problem}\n{tail}")
         log(f"server up at {url} (pid {process.pid})")
         yield url
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        serve.stop(process)
         log("server stopped")
         errors = [
             line
@@ -224,23 +192,6 @@ def server(env: dict[str, str], workdir: Path) -> Iterator[str]:
         ]
         if errors:
             log("the server log shows errors:\n  " + "\n  ".join(errors[:20]))
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        if "Uvicorn running on" in log_path.read_text(errors="replace"):
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=5) as reply:
-                    if reply.status == 200:
-                        return
-            except (OSError, urllib.error.URLError):
-                pass
-        time.sleep(0.1)
-    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
-    raise SystemExit(f"guanxi serve did not come up at {url}:\n{tail}")
 
 
 # -- the browser -------------------------------------------------------------------------------

@@ -14,10 +14,6 @@ import asyncio
 import os
 import secrets
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +24,7 @@ import pytest
 from guanxi.actor import Actor
 from guanxi.auth import identity
 from guanxi.core import Guanxi
+from tests.browser import serve
 from tests.conftest import PlatformFactory
 from tests.conftest import TestDatabase as DatabaseFixture  # a Test* name would be collected
 
@@ -56,13 +53,6 @@ def in_ci() -> bool:
 
 # -- the server -----------------------------------------------------------------------------
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -128,14 +118,7 @@ class LiveServer:
 
     def stop(self) -> None:
         """Terminate the server (kill it if it has not exited after 15 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+        serve.stop(self.process)
 
 
 def _server_env(test_db: DatabaseFixture, workdir: Path) -> dict[str, str]:
@@ -152,55 +135,6 @@ def _server_env(test_db: DatabaseFixture, workdir: Path) -> dict[str, str]:
 
 def _tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
-
-
-def _start(
-    env: dict[str, str], workdir: Path, attempt: int
-) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = free_port()
-    log_path = workdir / f"server-{attempt}.log"
-    with log_path.open("wb") as log:  # a file, not a pipe: a full pipe would stall the server
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "guanxi.cli",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            env=env,
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return process, f"http://127.0.0.1:{port}", log_path
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], url: str, log_path: Path) -> str | None:
-    """None once our process listens and /healthz answers 200; else why not."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    last_error = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"the server exited with code {process.returncode}"
-        # Only trust /healthz once *our* uvicorn says it is bound: the port might
-        # otherwise belong to a server another xdist worker started meanwhile.
-        if "Uvicorn running on" in log_path.read_text(errors="replace"):
-            try:
-                with urllib.request.urlopen(f"{url}/healthz", timeout=5) as reply:
-                    if reply.status == 200:
-                        return None
-                    last_error = f"/healthz answered {reply.status}"
-            except (OSError, urllib.error.URLError) as error:
-                last_error = f"/healthz: {error}"
-        time.sleep(0.1)
-    return f"no 200 from {url}/healthz within {SERVER_START_TIMEOUT:.0f} s ({last_error})"
 
 
 @pytest.fixture
@@ -220,8 +154,12 @@ def live_server(
     problems = []
     try:
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            server.process, server.url, server.log_path = _start(env, workdir, attempt)
-            problem = _wait_until_up(server.process, server.url, server.log_path)
+            server.process, server.url, server.log_path = serve.start(
+                env, workdir, f"server-{attempt}.log"
+            )
+            problem = serve.wait_until_up(
+                server.process, server.url, server.log_path, SERVER_START_TIMEOUT
+            )
             if problem is None:
                 break
             server.stop()

@@ -4,6 +4,7 @@ record-number format with a preview of the next number)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -85,18 +86,12 @@ def add_tag(s: Screen) -> Response:
         raise NotFound(_("Unknown tag group '{code}'", code=group))
     values = _values(s)
     values["color"] = text(s.form, "color")
-    errors = _check(s, values)
-    color = color_of(values["color"], s, errors, "color")
-    if not errors:
-        try:
-            s.platform.admin.add_tag(
-                s.actor, entity.name, group, values["code"], label_of(s.form, "label"), color=color
-            )
-        except MetadataError as error:
-            errors = error_map(error, s.locale)
-    if errors:
-        return _tags_page(s, entity, {group: values}, {group: errors}, status=422)
-    return s.redirect(f"/admin/modules/{entity.name}/tags#group-{group}")
+    return _save_tag(
+        s, entity, group, values,
+        lambda label, color: s.platform.admin.add_tag(
+            s.actor, entity.name, group, values["code"], label, color=color
+        ),
+    )  # fmt: skip
 
 
 @screen
@@ -108,14 +103,29 @@ def change_tag(s: Screen) -> Response:
     values = _values(s)
     values["code"] = code
     values["color"] = text(s.form, "color")
+    return _save_tag(
+        s, entity, _group_of_tag(s, entity, code), values,
+        lambda label, color: s.platform.admin.change_tag(
+            s.actor, entity.name, code, label, color=color
+        ),
+    )  # fmt: skip
+
+
+def _save_tag(
+    s: Screen,
+    entity: EntityDef,
+    group: str,
+    values: dict[str, Any],
+    save: Callable[[dict[str, str], str | None], Any],
+) -> Response:
+    """Check the form, save through MetadataAdmin, and go back to the group (or show the
+    errors next to the group's form, 422)."""
+    assert s.form is not None
     errors = _check(s, values)
     color = color_of(values["color"], s, errors, "color")
-    group = _group_of_tag(s, entity, code)
     if not errors:
         try:
-            s.platform.admin.change_tag(
-                s.actor, entity.name, code, label_of(s.form, "label"), color=color
-            )
+            save(label_of(s.form, "label"), color)
         except MetadataError as error:
             errors = error_map(error, s.locale)
     if errors:
