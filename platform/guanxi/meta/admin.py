@@ -446,19 +446,7 @@ class MetadataAdmin:
                     raise MetadataError(
                         _("Unknown module '{name}'", name=related.get("entity")), field="related"
                     )
-            connection.execute(
-                sa.delete(meta_layout).where(
-                    meta_layout.c.entity == entity.name, meta_layout.c.kind == kind
-                )
-            )
-            connection.execute(
-                sa.insert(meta_layout).values(
-                    entity=entity.name,
-                    kind=kind,
-                    definition=dict(definition),
-                    updated_at=clock.now_utc(),
-                )
-            )
+            _replace_layout_row(connection, entity.name, kind, definition)
 
         return self._apply(actor, entity_name, write).entity(entity_name)
 
@@ -475,18 +463,8 @@ class MetadataAdmin:
 
         def write(connection: Connection, snapshot: Snapshot) -> None:
             entity = snapshot.entity(entity_name)
-            connection.execute(
-                sa.delete(meta_layout).where(
-                    meta_layout.c.entity == entity.name, meta_layout.c.kind == NUMBERING_KIND
-                )
-            )
-            connection.execute(
-                sa.insert(meta_layout).values(
-                    entity=entity.name,
-                    kind=NUMBERING_KIND,
-                    definition={"number_format": number_format},
-                    updated_at=clock.now_utc(),
-                )
+            _replace_layout_row(
+                connection, entity.name, NUMBERING_KIND, {"number_format": number_format}
             )
 
         return self._apply(actor, entity_name, write).entity(entity_name)
@@ -574,3 +552,17 @@ class MetadataAdmin:
         ensure_indexes(self.db, table, report)
         self.registry.invalidate()
         return self.registry.snapshot()
+
+
+def _replace_layout_row(
+    connection: Connection, entity: str, kind: str, definition: Mapping[str, Any]
+) -> None:
+    """The one overlay row of this kind for the entity (layouts, numbering), replaced."""
+    connection.execute(
+        sa.delete(meta_layout).where(meta_layout.c.entity == entity, meta_layout.c.kind == kind)
+    )
+    connection.execute(
+        sa.insert(meta_layout).values(
+            entity=entity, kind=kind, definition=dict(definition), updated_at=clock.now_utc()
+        )
+    )

@@ -5,11 +5,15 @@ manager their department's, from the same code (scopes do the difference)."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from guanxi import clock
 from guanxi.errors import PermissionDenied
 from guanxi.web.display import Presenter, entity_title
 from guanxi.web.screen import Screen, screen
@@ -52,89 +56,50 @@ def dashboard(s: Screen) -> Response:
 
 
 def _filter_query(op: str) -> str:
-    import json
-    from urllib.parse import urlencode
-
     return urlencode({"filter": json.dumps({"field": "created_at", "op": op})})
 
 
 def _my_tasks(s: Screen) -> dict[str, Any] | None:
-    try:
-        entity = s.platform.registry.snapshot().entity("task")
-        page = s.platform.records.query(
-            s.actor,
-            "task",
-            [OPEN_TASK, {"field": "owner_id", "op": "eq", "value": s.actor.user_id}],
-            sort=["due_at"],
-            limit=10,
-        )
-    except PermissionDenied:
-        return None
-    presenter = Presenter(
-        s.platform, s.actor, entity, s.locale, s.platform.records.access(s.actor).mask(entity)
-    )
-    due_field = entity.get_field("due_at")
-    customer_field = entity.get_field("customer")
-    fields = [f for f in (due_field, customer_field) if f is not None]
-    presenter.load(page.rows, fields)
-    return {
-        "rows": [
-            {
-                "id": row["id"],
-                "title": entity_title(entity, row),
-                "due": presenter.cell(due_field, row) if due_field else None,
-                "customer": presenter.cell(customer_field, row) if customer_field else None,
-                "overdue": bool(row.get("due_at") and row["due_at"] < _now()),
-            }
-            for row in page.rows
-        ],
-        "more": page.next_cursor is not None,
-    }
+    """My open tasks, soonest due first."""
+    mine = {"field": "owner_id", "op": "eq", "value": s.actor.user_id}
+    return _due_list(s, "task", [OPEN_TASK, mine], "due_at", extra="customer")
 
 
 def _todays_followups(s: Screen) -> dict[str, Any] | None:
     """Customers whose next follow-up is due today or overdue, in the actor's scope."""
+    tomorrow = (clock.today_local() + timedelta(days=1)).isoformat()  # read as local midnight
+    due = {"field": "next_followup_at", "op": "lt", "value": tomorrow}
+    return _due_list(s, "customer", due, "next_followup_at")
+
+
+def _due_list(
+    s: Screen, entity_name: str, filters: Any, when_key: str, *, extra: str | None = None
+) -> dict[str, Any] | None:
+    """Ten records by a due moment (overdue ones marked), read through the record service;
+    None when the actor may not view the module (the panel is left out)."""
     try:
-        entity = s.platform.registry.snapshot().entity("customer")
-        page = s.platform.records.query(
-            s.actor,
-            "customer",
-            {"field": "next_followup_at", "op": "lt", "value": _tomorrow_start()},
-            sort=["next_followup_at"],
-            limit=10,
-        )
+        entity = s.platform.registry.snapshot().entity(entity_name)
+        page = s.platform.records.query(s.actor, entity_name, filters, sort=[when_key], limit=10)
     except PermissionDenied:
         return None
-    presenter = Presenter(
-        s.platform, s.actor, entity, s.locale, s.platform.records.access(s.actor).mask(entity)
-    )
-    when = entity.get_field("next_followup_at")
+    mask = s.platform.records.access(s.actor).mask(entity)
+    when, other = entity.get_field(when_key), entity.get_field(extra) if extra else None
+    presenter = Presenter(s.platform, s.actor, entity, s.locale, mask)
+    presenter.load(page.rows, [f for f in (when, other) if f is not None])
+    now = clock.now_utc()
     return {
         "rows": [
             {
                 "id": row["id"],
                 "title": entity_title(entity, row),
                 "when": presenter.cell(when, row) if when else None,
-                "overdue": bool(row.get("next_followup_at") and row["next_followup_at"] < _now()),
+                "extra": presenter.cell(other, row) if other else None,
+                "overdue": bool(row.get(when_key) and row[when_key] < now),
             }
             for row in page.rows
         ],
         "more": page.next_cursor is not None,
     }
-
-
-def _now() -> Any:
-    from guanxi import clock
-
-    return clock.now_utc()
-
-
-def _tomorrow_start() -> str:
-    from datetime import timedelta
-
-    from guanxi import clock
-
-    return (clock.today_local() + timedelta(days=1)).isoformat()  # read as local midnight
 
 
 def routes() -> list[BaseRoute]:
