@@ -89,6 +89,8 @@ def make_platform(test_db: TestDatabase, tmp_path: Path) -> Iterator[PlatformFac
         start: bool = True,
         **settings: Any,
     ) -> Guanxi:
+        # Tests run jobs themselves (platform.jobs.run_due); no background thread races them.
+        settings.setdefault("jobs_in_web", False)
         config = Settings(
             database_url=test_db.url,
             database_schema=test_db.schema,

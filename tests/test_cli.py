@@ -452,3 +452,26 @@ def _output_so_far(server: subprocess.Popen[str]) -> str:
             break
         chunks.append(chunk)
     return b"".join(chunks).decode(errors="replace")
+
+
+# -- jobs and worker (OPS-02) ------------------------------------------------------------------
+
+
+def test_worker_once_runs_due_jobs_and_jobs_lists_them(guanxi: Run) -> None:
+    """`guanxi worker --once` runs what is due (the core's daily jobs on a fresh database);
+    `guanxi jobs` lists every job with its schedule and last run; `guanxi jobs runs` the log."""
+    assert guanxi("init", "--admin", "boss", GUANXI_ADMIN_PASSWORD=ADMIN_PASSWORD).returncode == 0
+    worker = guanxi("worker", "--once", GUANXI_LOG_FORMAT="text")
+    assert worker.returncode == 0, output(worker)
+    listed = guanxi("jobs")
+    assert listed.returncode == 0, output(listed)
+    lines = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
+    assert "daily at 03:30" in lines["purge_logs"] and " ok " in lines["purge_logs"]
+    assert "daily at 04:00" in lines["jobs.cleanup"]
+    runs = guanxi("jobs", "runs", "purge_logs")
+    assert runs.returncode == 0 and "purge_logs" in runs.stdout and " ok " in runs.stdout
+    queued = guanxi("jobs", "run", "purge_logs", "--wait")
+    assert queued.returncode == 0 and "purge_logs task" in queued.stdout, output(queued)
+    assert ": ok" in queued.stdout
+    unknown = guanxi("jobs", "run", "no.such")
+    assert unknown.returncode == 1 and "no job named" in unknown.stdout

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from guanxi.errors import GuanxiError, PluginError, SchemaFileError
+from guanxi.jobs.cli import add_job_commands
 from guanxi.settings import Settings, SettingsError
 
 ADMIN_ROLE = "admin"
@@ -385,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     purge = commands.add_parser("purge-logs", help="delete log rows older than the retention")
     purge.add_argument("--days", type=int, help="override GUANXI_AUDIT_RETENTION_DAYS (>= 183)")
     purge.set_defaults(run=cmd_purge_logs)
+    add_job_commands(commands)
     return parser
 
 

@@ -10,6 +10,7 @@ from guanxi.auth.login import LoginService
 from guanxi.auth.policies import Permissions
 from guanxi.authorization import Authorizer
 from guanxi.errors import PluginError, SchemaProblem
+from guanxi.jobs import JobRunner
 from guanxi.meta.admin import MetadataAdmin
 from guanxi.meta.field_types import FieldTypeRegistry
 from guanxi.meta.loader import read_schema_dir
@@ -55,6 +56,7 @@ class Guanxi:
         self.authorizer: Authorizer = authorizer or CasbinAuthorizer(self.types, db)
         self.permissions = Permissions(self)
         self.records = RecordService(self)
+        self.jobs = JobRunner(self)
         self.admin = MetadataAdmin(self)
         self.login = LoginService(self)
         from guanxi.plugin_overrides import PluginSwitch

@@ -48,6 +48,25 @@ class Settings:
     # Uploaded files (DATA-14): stored under random keys in this directory, at most this size.
     attachments_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var" / "attachments")
     attachment_max_mb: int = 20
+    # Background jobs (OPS-02): web workers run due jobs too unless GUANXI_JOBS_IN_WEB=0
+    # (then `guanxi worker` processes do); a worker looks for due work this often.
+    jobs_in_web: bool = True
+    job_poll_seconds: int = 2
+    # JSON API (API-01): request bodies above this are refused (413); requests per minute
+    # per token (each worker process counts its own).
+    api_max_body_kb: int = 1024
+    api_rate_limit: int = 1200
+    # Webhooks (API-03): private, loopback and link-local targets are refused unless allowed
+    # (a CRM must not be turned into a probe of its own network); per-attempt timeout.
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: int = 10
+    # Web forms (API-04): submissions per client IP per hour, and the largest body accepted.
+    form_rate_limit: int = 30
+    form_max_body_kb: int = 64
+    # Operations (OPS-03): "json" (one object per line, with the request id) or "text" logs;
+    # /metrics answers loopback clients and admins unless metrics_public.
+    log_format: str = "json"
+    metrics_public: bool = False
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -68,6 +87,16 @@ class Settings:
             "audit_retention_days": _positive_int("GUANXI_AUDIT_RETENTION_DAYS", 365),
             "attachments_dir": _default_path("GUANXI_ATTACHMENTS_DIR", "var/attachments"),
             "attachment_max_mb": _positive_int("GUANXI_ATTACHMENT_MAX_MB", 20),
+            "jobs_in_web": _flag("GUANXI_JOBS_IN_WEB", True),
+            "job_poll_seconds": _positive_int("GUANXI_JOB_POLL_SECONDS", 2),
+            "api_max_body_kb": _positive_int("GUANXI_API_MAX_BODY_KB", 1024),
+            "api_rate_limit": _positive_int("GUANXI_API_RATE_LIMIT", 1200),
+            "webhook_allow_private": _flag("GUANXI_WEBHOOK_ALLOW_PRIVATE", False),
+            "webhook_timeout_seconds": _positive_int("GUANXI_WEBHOOK_TIMEOUT_SECONDS", 10),
+            "form_rate_limit": _positive_int("GUANXI_FORM_RATE_LIMIT", 30),
+            "form_max_body_kb": _positive_int("GUANXI_FORM_MAX_BODY_KB", 64),
+            "log_format": _choice("GUANXI_LOG_FORMAT", ("json", "text"), "json"),
+            "metrics_public": _flag("GUANXI_METRICS_PUBLIC", False),
         }
         values.update(overrides)
         return cls(**values)
@@ -116,6 +145,15 @@ def _flag(name: str, default: bool) -> bool:
     if raw.strip().lower() in _FALSE:
         return False
     raise SettingsError(f"{name} must be 1/true/yes or 0/false/no, not {raw!r}")
+
+
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {raw!r}")
+    return raw
 
 
 def read_or_create_secret(path: Path) -> str:

@@ -49,12 +49,12 @@ def _masked(role: str, objects: tuple[str, ...]) -> list[list[str]]:
 def register_jobs() -> list[dict[str, Any]]:
     """Daily purge of audit, history and access-log rows past the retention period."""
 
-    def purge(platform: Any) -> dict[str, int]:
+    def purge(ctx: Any) -> dict[str, int]:
         from guanxi.auth.retention import purge_logs
 
-        return purge_logs(platform.db, platform.settings.audit_retention_days)
+        return purge_logs(ctx.platform.db, ctx.platform.settings.audit_retention_days)
 
-    return [{"name": "purge_logs", "every": "daily", "run": purge}]
+    return [{"name": "purge_logs", "every": "daily", "at": "03:30", "run": purge}]
 
 
 @hookimpl

@@ -232,6 +232,9 @@ api_token = sa.Table(
     sa.Column("last_used_at", sa.DateTime),
     sa.Column("expires_at", sa.DateTime),
     sa.Column("revoked_at", sa.DateTime),
+    # A token may be narrowed (API-01): only these modules (None = all the user's), read only.
+    sa.Column("modules", sa.JSON),
+    sa.Column("read_only", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_gx_api_token_user", "user_id"),
 )
 
@@ -328,4 +331,114 @@ plugin_setting = sa.Table(
     sa.Column("settings", sa.JSON),
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("updated_by", sa.BigInteger),
+)
+
+# Background jobs (OPS-02). A periodic job's due time becomes one task row whose `key`
+# ("<job>@<due ISO time>") is unique, so however many workers schedule it, it exists once;
+# a worker owns a task while its lease runs, and an expired lease lets another take it over.
+job_task = sa.Table(
+    "gx_job_task",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("job", sa.String(100), nullable=False),
+    sa.Column("key", sa.String(200), unique=True),  # None: no de-duplication
+    sa.Column("payload", sa.JSON),
+    sa.Column("status", sa.String(12), nullable=False),  # queued|running|done|failed|cancelled
+    sa.Column("run_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("lease_owner", sa.String(100)),
+    sa.Column("lease_until", sa.DateTime),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_gx_job_task_due", "status", "run_at"),
+    sa.Index("ix_gx_job_task_job", "job", "created_at"),
+)
+job_run = sa.Table(
+    "gx_job_run",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("task_id", sa.BigInteger, nullable=False),
+    sa.Column("job", sa.String(100), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("worker", sa.String(100), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", sa.String(12), nullable=False),  # running|ok|error|lost
+    sa.Column("error", sa.Text),
+    sa.Column("duration_ms", sa.Integer),
+    sa.Index("ix_gx_job_run_job", "job", "started_at"),
+    sa.Index("ix_gx_job_run_task", "task_id"),
+)
+
+# Outbound webhooks (API-03): endpoints per entity and event, and one delivery row per event
+# and endpoint holding the exact signed body, its attempts and the last outcome.
+webhook = sa.Table(
+    "gx_webhook",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("events", sa.JSON, nullable=False),  # ["created", "updated", "deleted", "stage_changed"]
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Index("ix_gx_webhook_entity", "entity", "active"),
+)
+webhook_delivery = sa.Table(
+    "gx_webhook_delivery",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("webhook_id", sa.Integer, nullable=False),
+    sa.Column("event", sa.String(60), nullable=False),  # e.g. customer.updated
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("record_id", sa.BigInteger),
+    sa.Column("body", sa.Text, nullable=False),  # the JSON exactly as signed and sent
+    sa.Column("status", sa.String(12), nullable=False),  # pending|delivered|failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_status", sa.Integer),  # the receiver's HTTP status
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_response_ms", sa.Integer),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_attempt_at", sa.DateTime),
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Index("ix_gx_webhook_delivery_hook", "webhook_id", "created_at"),
+    sa.Index("ix_gx_webhook_delivery_status", "status", "created_at"),
+)
+
+# Inbound web forms (API-04): a public form creates records of one entity as its owner.
+web_form = sa.Table(
+    "gx_web_form",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(40), nullable=False, unique=True),  # the public, random part of the URL
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),  # field keys shown, in order
+    sa.Column("defaults", sa.JSON),  # values every submission gets (source, campaign)
+    sa.Column("match_fields", sa.JSON),  # de-duplication: an existing record with equal values
+    sa.Column("thank_you", sa.JSON),  # {"zh-CN": .., "en": ..}
+    sa.Column("redirect_url", sa.String(2000)),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+web_form_submission = sa.Table(
+    "gx_web_form_submission",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("form_id", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("ip", sa.String(45)),
+    sa.Column("outcome", sa.String(20), nullable=False),  # created|duplicate|invalid|spam|limited
+    sa.Column("record_id", sa.BigInteger),
+    sa.Column("errors", sa.JSON),
+    sa.Index("ix_gx_web_form_submission_form", "form_id", "at"),
+    sa.Index("ix_gx_web_form_submission_ip", "ip", "at"),
 )
