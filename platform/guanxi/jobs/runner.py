@@ -19,6 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from guanxi import clock
+from guanxi.actor import Actor
+from guanxi.auth import audit
+from guanxi.errors import NotFound
+from guanxi.i18n import _
 from guanxi.jobs import queue
 from guanxi.jobs.schedule import current_due, periodic_key, retry_delay, spec_from_dict
 from guanxi.jobs.spec import JobContext, JobSpec, RetryLater
@@ -95,6 +99,16 @@ class JobRunner:
         self.wake.set()
         return task_id
 
+    def request_run(self, actor: Actor, job: str) -> int:
+        """An administrator's "run now" (admin screen): queued like any task, and audited."""
+        self.platform.authorizer.check_admin(actor)
+        if job not in self.specs:
+            raise NotFound(_("No such job"))
+        with self.db.unit_of_work() as connection:
+            task_id = self.enqueue(job, connection=connection)
+            audit.write(connection, actor, "job", f"job:{job}", {"run": True, "task": task_id})
+        return int(task_id or 0)
+
     def schedule_periodic(self, now: datetime | None = None) -> int:
         """Make sure every periodic job has a task for its current due time (one row per
         due time whatever the number of workers: the key is unique). Returns tasks added."""
@@ -128,7 +142,7 @@ class JobRunner:
         """Schedule periodic jobs, then run up to `limit` due tasks one after another."""
         self.schedule_periodic(now)
         outcomes = []
-        for _ in range(limit):
+        for _turn in range(limit):
             outcome = self.run_one(worker=worker, now=now)
             if outcome is None:
                 break
