@@ -48,6 +48,21 @@ stop_pytest_group() {
     kill -KILL -- "-$pgid" 2>/dev/null || true
 }
 
+# The live server of the schemathesis step (its own process group, like pytest).
+SERVER_PGID=""
+
+stop_server_group() {
+    [ -n "$SERVER_PGID" ] || return 0
+    local pgid=$SERVER_PGID _
+    SERVER_PGID=""
+    kill -TERM -- "-$pgid" 2>/dev/null || return 0
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        kill -0 -- "-$pgid" 2>/dev/null || return 0
+        sleep 0.5
+    done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
 # Whatever happens (error, Ctrl-C, kill), stop pytest leftovers and the
 # cluster, and remove the cluster's temp dir.
 # shellcheck disable=SC2329  # invoked by the traps below
@@ -55,6 +70,7 @@ on_exit() {
     local rc=$?
     trap - INT TERM HUP
     stop_pytest_group
+    stop_server_group
     pgc_stop
     exit "$rc"
 }
@@ -112,6 +128,8 @@ log "installing the project into .venv (pip install -e '.[test]')"
 [ -x .venv/bin/ruff ] || die ".venv/bin/ruff missing: add ruff to the 'test' extra in pyproject.toml"
 .venv/bin/python -c 'import pytest, xdist' 2>/dev/null ||
     die "pytest and pytest-xdist must be in the 'test' extra in pyproject.toml"
+[ -x .venv/bin/schemathesis ] ||
+    die ".venv/bin/schemathesis missing: add schemathesis to the 'test' extra in pyproject.toml"
 .venv/bin/python -c 'import playwright.sync_api' 2>/dev/null ||
     die "playwright must be in the 'test' extra in pyproject.toml (tests/browser)"
 
@@ -184,14 +202,100 @@ if [ "$RUN_PG" -eq 1 ]; then
     run_pytest "GUANXI_TEST_DATABASE_URL=$PG_URL" -- "$@" || rc_pg=$?
 fi
 
+# ------------------------------------------------------ API (schemathesis) ----
+# API-02: schemathesis against a live `guanxi serve` on a throwaway database with demo data,
+# once with an admin's token and once with a sales rep's (masks, scopes, fewer operations):
+# no 5xx, every status, content type and body as the server's own OpenAPI document says.
+# Bounded by GUANXI_SCHEMATHESIS_EXAMPLES test cases per operation and phase.
+ST_EXAMPLES=${GUANXI_SCHEMATHESIS_EXAMPLES:-20}
+ST_CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method,allow_header_conformance
+
+# run_schemathesis DATABASE_URL [PG_SCHEMA]
+run_schemathesis() {
+    local url=$1 schema=${2:-} dir port token rep_token rc=0 _
+    dir=$(mktemp -d)
+    port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    local envs=(
+        "GUANXI_DATABASE_URL=$url"
+        "GUANXI_SECRET_KEY=schemathesis-run-$(date +%s)-signing-key-of-32-chars"
+        "GUANXI_ATTACHMENTS_DIR=$dir/attachments"
+        "GUANXI_API_RATE_LIMIT=1000000"
+        "GUANXI_ADMIN_PASSWORD=Schemathesis-Fuzz-2024!"
+    )
+    [ -n "$schema" ] && envs+=("GUANXI_DATABASE_SCHEMA=$schema")
+    if ! env "${envs[@]}" .venv/bin/guanxi init --admin admin >"$dir/setup.log" 2>&1 ||
+        ! env "${envs[@]}" .venv/bin/guanxi demo --customers 60 >>"$dir/setup.log" 2>&1; then
+        cat "$dir/setup.log" >&2
+        rm -rf "$dir"
+        return 1
+    fi
+    token=$(env "${envs[@]}" .venv/bin/guanxi token create admin schemathesis | tail -n 1)
+    rep_token=$(env "${envs[@]}" .venv/bin/guanxi token create rep01 schemathesis | tail -n 1)
+    setsid env "${envs[@]}" .venv/bin/guanxi serve --host 127.0.0.1 --port "$port" \
+        >"$dir/server.log" 2>&1 </dev/null &
+    SERVER_PGID=$!
+    for _ in $(seq 1 60); do
+        .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" \
+            2>/dev/null && break
+        sleep 0.5
+    done
+    local who
+    for who in admin rep01; do
+        local bearer=$token examples=$ST_EXAMPLES
+        [ "$who" = rep01 ] && bearer=$rep_token examples=$(((ST_EXAMPLES + 1) / 2))
+        echo "-- schemathesis as $who ($examples examples per operation and phase)"
+        (cd "$dir" && "$REPO_ROOT/.venv/bin/schemathesis" run \
+            "http://127.0.0.1:$port/api/openapi.json" \
+            --header "Authorization: Bearer $bearer" \
+            --checks "$ST_CHECKS" --max-examples "$examples" \
+            --generation-database none --no-color --request-timeout 30) || rc=1
+    done
+    stop_server_group
+    if grep -q "Traceback" "$dir/server.log"; then
+        echo "the server logged a traceback during the schemathesis run:" >&2
+        grep -B2 -A30 "Traceback" "$dir/server.log" | head -80 >&2
+        rc=1
+    fi
+    rm -rf "$dir"
+    return "$rc"
+}
+
+st_sqlite=skipped
+if [ "$RUN_SQLITE" -eq 1 ]; then
+    echo "== schemathesis (SQLite) =="
+    st_dir=$(mktemp -d)
+    st_sqlite=0
+    run_schemathesis "sqlite:///$st_dir/guanxi.db" || st_sqlite=$?
+    rm -rf "$st_dir"
+fi
+
+st_pg=skipped
+if [ "$RUN_PG" -eq 1 ]; then
+    echo "== schemathesis (PostgreSQL) =="
+    st_schema="schemathesis_$$"
+    st_pg=0
+    .venv/bin/python - "$PG_URL" "$st_schema" <<'PY' || st_pg=$?
+import sys
+import sqlalchemy as sa
+from guanxi.store.db import normalize_url
+with sa.create_engine(normalize_url(sys.argv[1])).begin() as connection:
+    connection.exec_driver_sql(f'CREATE SCHEMA "{sys.argv[2]}"')
+PY
+    if [ "$st_pg" = 0 ]; then
+        run_schemathesis "$PG_URL" "$st_schema" || st_pg=$?
+    fi
+fi
+
 # --------------------------------------------------------------- Summary ----
 echo "== Summary =="
 echo "ruff:       exit $rc_lint"
 echo "SQLite:     $([ "$rc_sqlite" = skipped ] && echo "skipped (GUANXI_TEST_DB=$GUANXI_TEST_DB)" || echo "exit $rc_sqlite")"
 echo "PostgreSQL: $([ "$rc_pg" = skipped ] && echo "skipped (GUANXI_TEST_DB=$GUANXI_TEST_DB)" || echo "exit $rc_pg")"
+echo "API fuzz SQLite:     $([ "$st_sqlite" = skipped ] && echo "skipped (GUANXI_TEST_DB=$GUANXI_TEST_DB)" || echo "exit $st_sqlite")"
+echo "API fuzz PostgreSQL: $([ "$st_pg" = skipped ] && echo "skipped (GUANXI_TEST_DB=$GUANXI_TEST_DB)" || echo "exit $st_pg")"
 
 status=0
-for rc in "$rc_lint" "$rc_sqlite" "$rc_pg"; do
+for rc in "$rc_lint" "$rc_sqlite" "$rc_pg" "$st_sqlite" "$st_pg"; do
     if [ "$rc" != skipped ] && [ "$rc" != 0 ]; then
         status=1
     fi

@@ -9,22 +9,19 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import BaseRoute, Route
+from starlette.responses import PlainTextResponse
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guanxi.core import Guanxi
+from guanxi.jobs.worker import JobWorker
+from guanxi.ops import ops_routes
+from guanxi.ops.requests import RequestMiddleware
+from guanxi.rest import api_routes
 from guanxi.templating import add_plugin_templates
 from guanxi.web.routes import web_routes
 from guanxi.web_auth import AuthMiddleware, auth_routes
 from guanxi.web_tokens import token_routes
-
-
-async def health(request: Request) -> JSONResponse:
-    platform: Guanxi = request.app.state.platform
-    version = await run_in_threadpool(lambda: platform.registry.snapshot().version)
-    return JSONResponse({"status": "ok", "metadata_version": version})
 
 
 class PluginGate:
@@ -50,13 +47,19 @@ def create_app(platform: Guanxi | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         platform.start(sync=False)
+        jobs = JobWorker(platform, label="web") if platform.settings.jobs_in_web else None
+        if jobs is not None:
+            jobs.start_thread()
         yield
+        if jobs is not None:
+            await run_in_threadpool(jobs.stop)
         platform.close()
 
     routes: list[BaseRoute] = [
-        Route("/healthz", health),
         *auth_routes(),
         *token_routes(),
+        *api_routes(),
+        *ops_routes(),
         *web_routes(),
     ]
     for implementation in platform.pm.hook.register_routes.get_hookimpls():
@@ -70,7 +73,10 @@ def create_app(platform: Guanxi | None = None) -> Starlette:
             add_plugin_templates(Path(module_file).parent / "templates")
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, platform=platform)],
+        middleware=[
+            Middleware(RequestMiddleware),  # outermost: the request id covers every line
+            Middleware(AuthMiddleware, platform=platform),
+        ],
         lifespan=lifespan,
     )
     app.state.platform = platform

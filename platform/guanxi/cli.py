@@ -155,7 +155,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from guanxi.ops.logs import configure_logging
+    from guanxi.ops.serve import prepare_metrics_dir, uvicorn_logging
+
     platform = _platform()
+    configure_logging(platform.settings)
+    prepare_metrics_dir(args.workers)  # before uvicorn spawns the workers that inherit it
     platform.start()
     if args.demo:
         from guanxi.demo import has_data, load_demo
@@ -187,7 +192,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         loop="uvloop",
         http="httptools",
-        log_level="info",
+        **uvicorn_logging(platform.settings),
     )
     return 0
 
@@ -224,8 +229,22 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     platform.start()
     user_id = identity.user_id_for(platform.db, args.user)
     expires = clock.now_utc() + timedelta(days=args.days) if args.days else None
-    issued = platform.login.create_token(Actor.system(), user_id, args.name, expires)
-    print(f"token {issued.id} for '{args.user}' ({issued.name}), shown only this once:")
+    modules = [m for part in args.module or [] for m in part.split(",") if m.strip()]
+    issued = platform.login.create_token(
+        Actor.system(),
+        user_id,
+        args.name,
+        expires,
+        modules=modules or None,
+        read_only=args.read_only,
+    )
+    narrowed = []
+    if issued.modules is not None:
+        narrowed.append("modules " + ", ".join(issued.modules))
+    if issued.read_only:
+        narrowed.append("read-only")
+    limits = f" [{'; '.join(narrowed)}]" if narrowed else ""
+    print(f"token {issued.id} for '{args.user}' ({issued.name}){limits}, shown only this once:")
     print(issued.token)
     return 0
 
@@ -367,6 +386,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("user", help="user name the token acts as")
     create.add_argument("name", help="what the token is for, e.g. 'ERP sync'")
     create.add_argument("--days", type=int, help="expire after this many days (default: never)")
+    create.add_argument(
+        "--module",
+        action="append",
+        metavar="ENTITY",
+        help="only this module (repeat, or comma-separated; default: all the user's)",
+    )
+    create.add_argument(
+        "--read-only", action="store_true", help="the token may read but never change records"
+    )
     create.set_defaults(run=cmd_token_create)
     listing = token_commands.add_parser("list", help="a user's tokens (never the secrets)")
     listing.add_argument("user")

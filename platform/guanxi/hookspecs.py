@@ -60,7 +60,14 @@ def register_actions() -> dict[str, Any]:
 
 @hookspec
 def register_jobs() -> list[Any]:
-    """Return periodic or one-off jobs this plugin runs (the job runner arrives with the API)."""
+    """Return the plugin's periodic and queued jobs (OPS-02), each run once per due time
+    across all workers; see guanxi.jobs for the dict keys::
+
+        [{"name": "sfa.pool_recycle", "every": "daily", "at": "02:00", "run": recycle},
+         {"name": "sfa.notify_assignee", "run": notify, "retries": 5, "backoff": 60}]
+
+    ``run(ctx)`` receives a guanxi.jobs.JobContext (platform, payload, attempt, due_at).
+    Queue a one-off run with ``platform.jobs.enqueue(name, payload)``."""
 
 
 @hookspec
@@ -128,6 +135,24 @@ def request_delete_approval(
     """The entity's delete rule asks for approval and the actor may not approve: file a
     request and return an outcome such as "pending_approval". With no taker the deletion is
     refused with a message saying a manager must approve (PERM-06)."""
+
+
+# -- Incoming records (web forms, imports: input from outside, before it is created) ----------
+
+
+@hookspec(firstresult=True)
+def find_duplicate(
+    platform: Any, entity: EntityDef, record: dict[str, Any], actor: Actor, source: str
+) -> int | None:
+    """Return the id of an existing record that ``record`` (about to be created) duplicates,
+    or None. The seam duplicate rules (issue 6) implement; web forms (API-04) implement it
+    for a form's own match fields. The caller then creates nothing and attaches the input
+    to the existing record instead.
+
+    :param record: the input, each value parsed by its field type (as it would be stored).
+    :param actor: who would create the record (a web form's owner).
+    :param source: where the input comes from, e.g. "web_form".
+    """
 
 
 # -- Reading records -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from guanxi import clock
 from guanxi.actor import Actor
 from guanxi.auth import access_log
 from guanxi.auth.fields import FieldMask
+from guanxi.auth.tokens import check_token_scope
 from guanxi.auth.version import versions
 from guanxi.auth.vocabulary import SCOPED_ACTION
 from guanxi.authorization import Access
@@ -57,6 +58,8 @@ class RecordReader:
         meta_version, auth_version = versions(connection)
         snapshot = self.registry.snapshot(connection, meta_version)
         entity = snapshot.entity(entity_name)
+        if actor.token_scope is not None:  # a narrowed API token (API-01): screens, API, export
+            check_token_scope(actor.token_scope, entity, action)
         access = self.authorizer.access(connection, actor, auth_version)
         access.check_module(entity, action)
         return snapshot, entity, access

@@ -31,6 +31,7 @@ LOGIN_CSRF_COOKIE = "guanxi_login_csrf"
 LOGIN_PATH = "/login"
 MAX_FORM_BODY = 16 * 1024 * 1024  # bigger uploads send the CSRF token as a header
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+PUBLIC_FORM_PATHS = ("/f/", "/api/forms/")  # public web forms (API-04), see AuthMiddleware
 # The form holds a CSRF token: never cached, never framed (no clickjacking of the password).
 LOGIN_PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -48,6 +49,8 @@ CSRF_FAILED = _(
     "This form has expired or did not come from this site (CSRF check failed). "
     "Reload the page and try again."
 )
+
+TOKEN_API_ONLY = _("A token narrowed to some modules or to reading only works only with /api/")
 
 
 def session_cookie_name(settings: Settings) -> str:
@@ -126,6 +129,13 @@ class AuthMiddleware:
         ip = client_ip(request)
         state = scope.setdefault("state", {})
         state.update(actor=None, csrf_token=None, auth=None)
+        if scope["path"].startswith(PUBLIC_FORM_PATHS):
+            # Public web forms act as the form's configured owner, never as whoever is signed
+            # in: neither session nor token is read (the actor stays None), so a staff member
+            # posting the form makes an anonymous submission, needs no CSRF token (the page
+            # carries none: it is embedded on other sites) and trips no CSRF check.
+            await self.app(scope, receive, send)
+            return
         scheme, _sep, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             actor = await run_in_threadpool(login.token_actor, credentials.strip(), ip)
@@ -137,6 +147,19 @@ class AuthMiddleware:
                     request_locale(request),
                 )
                 response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+                await response(scope, receive, send)
+                return
+            if (
+                actor.token_scope is not None
+                and actor.token_scope.narrowed
+                and not scope["path"].startswith("/api/")
+            ):  # screens and admin pages do not all open a module: narrowed tokens stay in /api/
+                response = error_response(
+                    request,
+                    403,
+                    FieldError(None, "token_scope", TOKEN_API_ONLY),
+                    request_locale(request, actor),
+                )
                 await response(scope, receive, send)
                 return
             # A browser never attaches Authorization on its own, so tokens need no CSRF check.

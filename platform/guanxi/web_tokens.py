@@ -24,6 +24,14 @@ class TokenNeedsLogin(GuanxiError):
         super().__init__(_("Create API tokens while signed in, not with another token"))
 
 
+class TokenReadOnly(GuanxiError):
+    status = 403
+    code = "token_read_only"
+
+    def __init__(self) -> None:
+        super().__init__(_("This API token is read-only"))
+
+
 class BadTokenRequest(GuanxiError):
     status = 422
     code = "invalid"
@@ -59,8 +67,18 @@ async def me(request: Request) -> JSONResponse:
             "locale": actor.locale,
             "auth": request.state.auth,
             "csrf_token": request.state.csrf_token,
+            "token": _scope_json(actor),
         }
     )
+
+
+def _scope_json(actor: Actor) -> dict[str, Any] | None:
+    """How the request's token narrows the user's permissions (None for a session)."""
+    scope = actor.token_scope
+    if scope is None:
+        return None
+    modules = sorted(scope.modules) if scope.modules is not None else None
+    return {"id": scope.token_id, "modules": modules, "read_only": scope.read_only}
 
 
 async def list_tokens(request: Request) -> JSONResponse:
@@ -72,7 +90,8 @@ async def list_tokens(request: Request) -> JSONResponse:
 
 
 async def create_token(request: Request) -> JSONResponse:
-    """{"name": ..., "expires_at": ISO 8601 or null} -> the token, shown this once."""
+    """{"name": ..., "expires_at": ISO 8601 or null, "modules": [...] or null, "read_only":
+    false} -> the token, shown this once. modules/read_only narrow it (API-01)."""
     actor: Actor | None = request.state.actor
     if actor is None or actor.user_id is None:
         return _unauthenticated(request)
@@ -81,11 +100,14 @@ async def create_token(request: Request) -> JSONResponse:
             raise TokenNeedsLogin()
         body = await _json_object(request)
         issued = await run_in_threadpool(
-            login_service(request).create_token,
-            actor,
-            actor.user_id,
-            body.get("name", ""),
-            _parse_time(body.get("expires_at")),
+            lambda: login_service(request).create_token(
+                actor,
+                actor.user_id,
+                body.get("name", ""),
+                _parse_time(body.get("expires_at")),
+                modules=body.get("modules"),
+                read_only=body.get("read_only", False),
+            )
         )
     except GuanxiError as error:
         return _error(request, error)
@@ -95,6 +117,8 @@ async def create_token(request: Request) -> JSONResponse:
         "prefix": issued.prefix,
         "name": issued.name,
         "expires_at": issued.expires_at,
+        "modules": list(issued.modules) if issued.modules is not None else None,
+        "read_only": issued.read_only,
     }
     return JSONResponse(_jsonable(shown), status_code=201)
 
@@ -104,6 +128,8 @@ async def revoke_token(request: Request) -> Response:
     if actor is None:
         return _unauthenticated(request)
     try:
+        if actor.token_scope is not None and actor.token_scope.read_only:
+            raise TokenReadOnly()
         await run_in_threadpool(
             login_service(request).revoke_token, actor, int(request.path_params["token_id"])
         )

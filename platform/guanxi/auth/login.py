@@ -426,10 +426,16 @@ class LoginService:
     # -- API tokens (guanxi.auth.tokens) ----------------------------------------------------
 
     def create_token(
-        self, actor: Actor, user_id: int, name: str, expires_at: datetime | None = None
+        self,
+        actor: Actor,
+        user_id: int,
+        name: str,
+        expires_at: datetime | None = None,
+        **narrowing: Any,
     ) -> IssuedToken:
+        """`narrowing`: modules=[...] and/or read_only=True (see ApiTokens.create)."""
         self._check_self_or_admin(actor, user_id)
-        return self.tokens.create(actor, user_id, name, expires_at)
+        return self.tokens.create(actor, user_id, name, expires_at, **narrowing)
 
     def list_tokens(
         self, actor: Actor, user_id: int, *, include_revoked: bool = False

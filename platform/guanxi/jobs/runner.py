@@ -26,6 +26,7 @@ from guanxi.i18n import _
 from guanxi.jobs import queue
 from guanxi.jobs.schedule import current_due, periodic_key, retry_delay, spec_from_dict
 from guanxi.jobs.spec import JobContext, JobSpec, RetryLater
+from guanxi.ops.logs import log_fields
 from guanxi.store.system_tables import job_run, job_task
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ class JobRunner:
         started = timer.perf_counter()
         result, error, delay = None, None, None
         try:
-            result = spec.run(context)
+            with log_fields(job=claimed.job, task_id=claimed.task_id, attempt=claimed.attempt):
+                result = spec.run(context)
         except RetryLater as retry:
             error, delay = str(retry), retry.seconds
         except Exception as failure:  # a job's failure is recorded, never kills the worker
@@ -180,7 +182,7 @@ class JobRunner:
                 claimed.task_id,
                 claimed.attempt,
                 error,
-                exc_info=True,
+                exc_info=log.isEnabledFor(logging.DEBUG),  # a failing receiver is routine
                 extra={"job": claimed.job, "task_id": claimed.task_id},
             )
         seconds = timer.perf_counter() - started

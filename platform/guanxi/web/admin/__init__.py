@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from guanxi.web.admin import metadata, org
+from guanxi.web.admin import jobs_admin, metadata, org
 from guanxi.web.screen import Screen, screen
 
 
@@ -19,4 +19,4 @@ def index(s: Screen) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    return [Route("/admin", index), *metadata.routes(), *org.routes()]
+    return [Route("/admin", index), *metadata.routes(), *org.routes(), *jobs_admin.routes()]
