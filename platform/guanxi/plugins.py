@@ -20,6 +20,8 @@ DEFAULT_PLUGINS = (
     "guanxi.defaults.stages",
     "guanxi.defaults.permissions",
     "guanxi.defaults.followups",
+    "guanxi.defaults.webhooks",
+    "guanxi.defaults.webforms",
 )
 
 

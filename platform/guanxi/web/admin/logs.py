@@ -20,7 +20,7 @@ from guanxi.web.screen import Screen, url_with
 
 PAGE_SIZE = 50
 KINDS = ("permission", "user", "department", "team", "position", "plugin", "login", "token",
-         "session")  # fmt: skip
+         "session", "web_form", "webhook")  # fmt: skip
 
 
 def readable(value: Any) -> str:
