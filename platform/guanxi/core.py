@@ -119,6 +119,9 @@ class Guanxi:
         return effective_settings(self, name)
 
     def close(self) -> None:
+        from guanxi.auth import access_log
+
+        access_log.close(self.db)  # pending view rows are written before the engine goes
         self.db.dispose()
 
 

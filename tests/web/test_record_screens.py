@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from urllib.parse import urlencode
 
 import pytest
@@ -559,7 +560,8 @@ def test_detail_and_related_query_counts_do_not_grow_with_records(org, login, we
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
+        if threading.current_thread().name != "guanxi-access-log":  # batched view rows
+            statements.append(statement)
 
     def measure(url: str) -> int:
         statements.clear()
