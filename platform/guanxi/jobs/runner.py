@@ -100,6 +100,26 @@ class JobRunner:
         self.wake.set()
         return task_id
 
+    def cancel_queued(
+        self, connection: Connection, job: str, payload_match: Mapping[str, int | str]
+    ) -> int:
+        """Cancel `job`'s tasks still waiting whose payload has these values (e.g. a retry
+        made pointless by a redelivery by hand); running tasks finish. Returns how many."""
+        conditions = [job_task.c.job == job, job_task.c.status == "queued"]
+        for key, value in payload_match.items():
+            item = job_task.c.payload[key]
+            conditions.append(
+                (item.as_integer() if isinstance(value, int) else item.as_string()) == value
+            )
+        return int(
+            connection.execute(
+                sa.update(job_task)
+                .where(*conditions)
+                .values(status="cancelled", finished_at=clock.now_utc())
+            ).rowcount
+            or 0
+        )
+
     def request_run(self, actor: Actor, job: str) -> int:
         """An administrator's "run now" (admin screen): queued like any task, and audited."""
         self.platform.authorizer.check_admin(actor)

@@ -22,7 +22,7 @@ from guanxi import clock
 from guanxi.defaults.webhooks import targets
 from guanxi.defaults.webhooks.signing import signature
 from guanxi.jobs import JobContext
-from guanxi.store.system_tables import job_task, webhook, webhook_delivery
+from guanxi.store.system_tables import webhook, webhook_delivery
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
@@ -103,18 +103,10 @@ def queue(
     return delivery_id
 
 
-def reset(connection: Connection, delivery_id: int) -> None:
+def reset(platform: Guanxi, connection: Connection, delivery_id: int) -> None:
     """Back to pending with no attempts: what a redelivery by hand starts from. A retry still
     waiting for its backoff is cancelled, so the delivery is not sent twice."""
-    connection.execute(
-        sa.update(job_task)
-        .where(
-            job_task.c.job == JOB,
-            job_task.c.status == "queued",
-            job_task.c.payload["delivery_id"].as_integer() == delivery_id,
-        )
-        .values(status="cancelled", finished_at=clock.now_utc())
-    )
+    platform.jobs.cancel_queued(connection, JOB, {"delivery_id": delivery_id})
     connection.execute(
         sa.update(webhook_delivery)
         .where(webhook_delivery.c.id == delivery_id)

@@ -254,7 +254,7 @@ class WebhookService:
                 raise MetadataError(
                     _("Activate the endpoint before sending to it"), code="inactive"
                 )
-            delivery.reset(connection, delivery_id)
+            delivery.reset(self.platform, connection, delivery_id)
             self.platform.jobs.enqueue(
                 delivery.JOB, {"delivery_id": delivery_id}, connection=connection
             )
