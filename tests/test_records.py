@@ -246,3 +246,14 @@ def test_non_object_input_is_a_validation_error(platform, system):
     with pytest.raises(ValidationFailed) as caught:
         platform.records.create(system, "customer", ["not", "a", "dict"])  # type: ignore[arg-type]
     assert caught.value.errors[0].code == "bad_input"
+
+
+def test_delete_with_a_stale_version_is_a_conflict_and_deletes_nothing(platform, system):
+    """API-01: DELETE with If-Match passes `version`; a save in between wins (no lost update)."""
+    created = platform.records.create(system, "customer", customer_data())
+    platform.records.update(system, "customer", created["id"], {"name": "李四"}, version=1)
+    with pytest.raises(ConflictError) as conflict:
+        platform.records.delete(system, "customer", created["id"], version=1)
+    assert conflict.value.current["name"] == "李四"
+    assert platform.records.get(system, "customer", created["id"])["version"] == 2
+    assert platform.records.delete(system, "customer", created["id"], version=2) == "deleted"

@@ -51,6 +51,9 @@ def problems(error: ValidationFailed) -> dict[str | None, str]:
         ("http://[::ffff:127.0.0.1]/hook", "private_target"),
         ("http://2130706433/hook", "private_target"),  # 127.0.0.1 written as one number
         ("http://0.0.0.0/hook", "private_target"),
+        ("http://[64:ff9b::a00:1]/hook", "private_target"),  # NAT64 of 10.0.0.1
+        ("http://[2002:a00:1::]/hook", "private_target"),  # 6to4 of 10.0.0.1
+        ("http://[::10.0.0.1]/hook", "private_target"),  # IPv4-compatible
         ("ftp://example.com/hook", "bad_scheme"),
         ("javascript:alert(1)", "bad_scheme"),
         ("https://user:secret@example.com/hook", "credentials"),

@@ -397,12 +397,20 @@ class RecordService(RecordReader):
         return self._create(actor, entity_name, self.to_json(entity, data), None, "copy")
 
     def delete(
-        self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None
+        self,
+        actor: Actor,
+        entity_name: str,
+        record_id: int,
+        *,
+        reason: str | None = None,
+        version: int | None = None,
     ) -> str:
-        """Delete a record; a plugin (recycle bin, approval) may take over. Returns the outcome."""
+        """Delete a record; a plugin (recycle bin, approval) may take over. Returns the outcome.
+        With `version`, a record saved by someone else since raises ConflictError instead."""
         with self.db.read() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "delete")
             record = self._fetch(connection, snapshot, entity, record_id, access, "delete")
+        self._check_version(access, entity, record, version)
         if record["locked"]:
             raise LockedError(_("This record is locked; unlock it to delete"))
         approval = self._delete_rule_outcome(access, entity, record, reason)
@@ -419,11 +427,21 @@ class RecordService(RecordReader):
             old = self._fetch(
                 connection, snapshot, entity, record_id, access, "delete", for_update=True
             )
+            self._check_version(access, entity, old, version)  # and again under the row lock
             if old["locked"]:  # again, inside the transaction: a lock may have come in between
                 raise LockedError(_("This record is locked; unlock it to delete"))
             self._delete_tree(connection, snapshot, entity, old, actor, reason, events, depth=0)
         self._after_commit(events)
         return "deleted"
+
+    def _check_version(
+        self, access: Access, entity: EntityDef, record: dict[str, Any], version: int | None
+    ) -> None:
+        if version is not None and record["version"] != version:
+            raise ConflictError(
+                _("Someone else saved this record first; reload to see their change"),
+                current=access.mask(entity).apply(record),
+            )
 
     def _delete_rule_outcome(
         self, access: Access, entity: EntityDef, record: dict[str, Any], reason: str | None

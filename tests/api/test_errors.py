@@ -197,3 +197,12 @@ def test_session_writes_need_the_csrf_header(session: Any, org: Org) -> None:  #
     made = client.post("/api/v1/visit", json=body, headers={"X-CSRF-Token": csrf})
     assert made.status_code == 201, made.text
     assert client.get("/api/v1/visit").json()["data"][0]["subject"] == "会话创建"
+
+
+def test_odd_digits_in_limit_are_a_400_not_a_500(api: Any) -> None:
+    """API-01: '²' passes str.isdigit() but is no number; a 5,000-digit limit neither."""
+    rep = api("rep_east")
+    for value in ("²", "9" * 5000, "٣"):
+        answer = rep.get(f"/api/v1/customer?limit={value}")
+        assert answer.status_code == 400, value
+        assert answer.json()["errors"][0]["field"] == "limit"

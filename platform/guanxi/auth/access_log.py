@@ -51,9 +51,15 @@ class _ViewBuffer:
         with self.write_lock:
             with self.lock:
                 rows, self.rows = self.rows, []
-            if rows:
+            if not rows:
+                return
+            try:
                 with self.db.unit_of_work() as connection:
                     connection.execute(_INSERT, rows)
+            except Exception:
+                with self.lock:  # kept, in order, for the next try
+                    self.rows[:0] = rows
+                raise
 
     def stop(self) -> None:
         self.stopping = True

@@ -5,6 +5,7 @@ database can store (NUL characters, lone surrogates) so bad input is a 4xx, neve
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -27,7 +28,7 @@ async def read_json_object(request: Request, limit_kb: int) -> dict[str, Any]:
     media_type = content_type.split(";", 1)[0].strip().lower()
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not re.fullmatch(r"[0-9]{1,15}", declared):
             raise bad_request(_("Content-Length is not a number"), field=None, code="bad_length")
         if int(declared) > limit:
             raise too_large(limit_kb)

@@ -136,7 +136,7 @@ def _sort(raw: str | None) -> list[str]:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    if not re.fullmatch(r"[0-9]{1,4}", raw.strip()) or not 1 <= int(raw) <= MAX_LIMIT:
         raise bad_request(
             _("limit must be a whole number from 1 to {max}", max=MAX_LIMIT),
             field="limit",

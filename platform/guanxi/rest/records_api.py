@@ -220,7 +220,15 @@ def delete_record(call: ApiCall) -> Response:
                 current=current,
             )
             return _conflict(call, entity, mask, wanted, conflict)
-    outcome = records.delete(call.actor, entity.name, wanted, reason=reason(call))
+        expected = current["version"]  # checked again by the service, under the row lock
+    else:
+        expected = None
+    try:
+        outcome = records.delete(
+            call.actor, entity.name, wanted, reason=reason(call), version=expected
+        )
+    except ConflictError as conflict:
+        return _conflict(call, entity, mask, wanted, conflict)
     if outcome == "deleted":
         return Response(status_code=204)
     return JSONResponse({"outcome": outcome}, status_code=202)

@@ -129,7 +129,14 @@ def submit(
     except ValidationFailed as failed:
         if _not_the_visitors(failed.errors, shown):
             return _unavailable(platform, form, ip, failed.errors)
-        return _invalid(platform, form, ip, failed.errors)
+        # "already used by another record" would tell an anonymous visitor which mobiles and
+        # e-mails the CRM holds: a unique clash is handled as a duplicate, never shown.
+        visible = [e for e in failed.errors if e.code != "unique"]
+        if visible:
+            return _invalid(platform, form, ip, visible)
+        log_outcome(platform, form.id, DUPLICATE, ip, codes=[{"field": e.field, "code": e.code}
+                                                              for e in failed.errors])  # fmt: skip
+        return Outcome(DUPLICATE)
     except GuanxiError as error:  # the owner lost a permission, say: nothing the visitor can fix
         log.warning("web form %s could not create a record: %s", form.id, error)
         log_outcome(platform, form.id, INVALID, ip, codes=[{"field": None, "code": error.code}])

@@ -8,6 +8,7 @@ checks -> input."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -98,7 +99,7 @@ async def _body(request: Request, platform: Any, form: WebForm, ip: str | None) 
     limit_kb = int(platform.settings.form_max_body_kb)
     limit = limit_kb * 1024
     declared = request.headers.get("content-length", "")
-    too_large = declared.isdigit() and int(declared) > limit
+    too_large = bool(re.fullmatch(r"[0-9]{1,15}", declared)) and int(declared) > limit
     chunks: list[bytes] = []
     size = 0
     if not too_large:

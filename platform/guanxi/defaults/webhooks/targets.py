@@ -69,9 +69,27 @@ def check_syntax(url: str) -> tuple[str, int]:
 def is_public(address: Address) -> bool:
     """Globally routable unicast: not private, loopback, link-local, reserved, shared
     (100.64/10), multicast or unspecified; IPv4 inside IPv6 is judged as IPv4."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            address = embedded
     return address.is_global and not address.is_multicast
+
+
+# IPv6 ranges that carry an IPv4 address a gateway may forward to (NAT64, 6to4, the old
+# IPv4-compatible form): judged by the IPv4 address inside, so 64:ff9b::a00:1 is 10.0.0.1.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in _NAT64) or address in _IPV4_COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def resolve(host: str, port: int) -> list[Address]:
