@@ -216,9 +216,10 @@ def _post(
         ) as response,
     ):
         excerpt = b""
+        deadline = time.monotonic() + timeout  # a receiver dripping bytes cannot outlast the lease
         for chunk in response.iter_bytes():
             excerpt += chunk
-            if len(excerpt) >= EXCERPT_BYTES:
+            if len(excerpt) >= EXCERPT_BYTES or time.monotonic() > deadline:
                 break
         text = excerpt[:EXCERPT_BYTES].decode("utf-8", "replace").strip()
         return response.status_code, " ".join(text.split())[:EXCERPT_BYTES]
