@@ -36,10 +36,10 @@ esac
 # everything it spawns (xdist workers) can be stopped by group id.
 PYTEST_PGID=""
 
-stop_pytest_group() {
-    [ -n "$PYTEST_PGID" ] || return 0
-    local pgid=$PYTEST_PGID _
-    PYTEST_PGID=""
+# stop_group PGID: TERM a process group, then KILL whatever is left after 5 s.
+stop_group() {
+    local pgid=$1 _
+    [ -n "$pgid" ] || return 0
     kill -TERM -- "-$pgid" 2>/dev/null || return 0
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         kill -0 -- "-$pgid" 2>/dev/null || return 0
@@ -48,19 +48,19 @@ stop_pytest_group() {
     kill -KILL -- "-$pgid" 2>/dev/null || true
 }
 
+stop_pytest_group() {
+    local pgid=$PYTEST_PGID
+    PYTEST_PGID=""
+    stop_group "$pgid"
+}
+
 # The live server of the schemathesis step (its own process group, like pytest).
 SERVER_PGID=""
 
 stop_server_group() {
-    [ -n "$SERVER_PGID" ] || return 0
-    local pgid=$SERVER_PGID _
+    local pgid=$SERVER_PGID
     SERVER_PGID=""
-    kill -TERM -- "-$pgid" 2>/dev/null || return 0
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        kill -0 -- "-$pgid" 2>/dev/null || return 0
-        sleep 0.5
-    done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
+    stop_group "$pgid"
 }
 
 # Whatever happens (error, Ctrl-C, kill), stop pytest leftovers and the
