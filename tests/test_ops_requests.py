@@ -112,7 +112,7 @@ def test_access_line_is_json_with_the_request_id_and_no_secrets(
     assert line["status"] == answer.status_code and line["duration_ms"] >= 0
     assert line["user_id"] == user_id and line["client_ip"] == "testclient"
     assert line["message"].startswith(f"GET /r/customer/1?reset_token&q {answer.status_code} ")
-    for secret in (token, token.split("_")[-1], "s3cr3t-link", "cookie-value-123", "张"):
+    for secret in (token, token.split("_", 2)[2], "s3cr3t-link", "cookie-value-123", "张"):
         assert secret not in json_log.text
 
 
