@@ -40,13 +40,14 @@ class TestDatabase:
             self.url = f"sqlite:///{tmp_path / 'guanxi.db'}"
             self.schema = None
         self._databases: list[Database] = []
+        self.key_file = tmp_path / "encryption.keys"  # every process of a test shares one key
 
     @property
     def dialect(self) -> str:
         return "postgresql" if PG_URL else "sqlite"
 
     def env(self) -> dict[str, str]:
-        env = {"GUANXI_DATABASE_URL": self.url}
+        env = {"GUANXI_DATABASE_URL": self.url, "GUANXI_ENCRYPTION_KEY_FILE": str(self.key_file)}
         if self.schema:
             env["GUANXI_DATABASE_SCHEMA"] = self.schema
         return env
@@ -91,6 +92,11 @@ def make_platform(test_db: TestDatabase, tmp_path: Path) -> Iterator[PlatformFac
     ) -> Guanxi:
         # Tests run jobs themselves (platform.jobs.run_due); no background thread races them.
         settings.setdefault("jobs_in_web", False)
+        # Keys, backups and uploaded imports of this test stay in its own directory.
+        settings.setdefault("encryption_key_file", test_db.key_file)
+        settings.setdefault("backup_dir", tmp_path / "backups")
+        settings.setdefault("imports_dir", tmp_path / "imports")
+        settings.setdefault("attachments_dir", tmp_path / "attachments")
         config = Settings(
             database_url=test_db.url,
             database_schema=test_db.schema,

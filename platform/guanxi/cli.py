@@ -14,7 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from guanxi.backup.cli import add_backup_commands
+from guanxi.crypto.cli import add_key_commands
 from guanxi.errors import GuanxiError, PluginError, SchemaFileError
+from guanxi.imports.cli import add_import_commands
 from guanxi.jobs.cli import add_job_commands
 from guanxi.settings import Settings, SettingsError
 
@@ -415,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--days", type=int, help="override GUANXI_AUDIT_RETENTION_DAYS (>= 183)")
     purge.set_defaults(run=cmd_purge_logs)
     add_job_commands(commands)
+    add_backup_commands(commands)
+    add_import_commands(commands)
+    add_key_commands(commands)
     return parser
 
 

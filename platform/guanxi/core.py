@@ -9,6 +9,8 @@ from guanxi.auth.authorizer import CasbinAuthorizer
 from guanxi.auth.login import LoginService
 from guanxi.auth.policies import Permissions
 from guanxi.authorization import Authorizer
+from guanxi.crypto.cipher import Cipher
+from guanxi.crypto.keyring import load_ring, ring_loader
 from guanxi.errors import PluginError, SchemaProblem
 from guanxi.jobs import JobRunner
 from guanxi.meta.admin import MetadataAdmin
@@ -51,7 +53,9 @@ class Guanxi:
         for types in self.pm.hook.register_field_types():
             for field_type in types or []:
                 self.types.add(field_type)
-        self.registry = Registry(db, self.types, self._documents())
+        # DATA-12: sensitive fields are sealed with a key that never enters the database.
+        self.cipher = Cipher(load_ring(settings), ring_loader(settings))
+        self.registry = Registry(db, self.types, self._documents(), self.cipher)
         self.validators = Validators(self.types)
         self.authorizer: Authorizer = authorizer or CasbinAuthorizer(self.types, db)
         self.permissions = Permissions(self)

@@ -13,14 +13,23 @@ class FieldError:
     field: str | None
     code: str
     message: Message
+    # A warning the user may confirm (saved anyway when every error is one); `details` carries
+    # what the screen shows with it, e.g. the records a duplicate rule matched.
+    warning: bool = False
+    details: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self, locale: str = DEFAULT_LOCALE) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "field": self.field,
             "code": self.code,
             "message": self.message.render(locale),
             "messages": self.message.all_locales(),
         }
+        if self.warning:
+            found["warning"] = True
+        if self.details:
+            found["details"] = list(self.details)
+        return found
 
 
 class GuanxiError(Exception):

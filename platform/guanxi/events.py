@@ -22,3 +22,5 @@ class RecordEvent:
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     reason: str | None = None
     field_reasons: dict[str, str] = field(default_factory=dict)
+    # Warnings (a possible duplicate) the user saw and confirmed; audited with the write.
+    confirmed: tuple[Any, ...] = ()

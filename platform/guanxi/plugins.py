@@ -22,6 +22,9 @@ DEFAULT_PLUGINS = (
     "guanxi.defaults.followups",
     "guanxi.defaults.webhooks",
     "guanxi.defaults.webforms",
+    "guanxi.defaults.duplicates",
+    "guanxi.defaults.imports",
+    "guanxi.defaults.backups",
 )
 
 

@@ -17,9 +17,12 @@ from guanxi.auth.tokens import check_token_scope
 from guanxi.auth.version import versions
 from guanxi.auth.vocabulary import SCOPED_ACTION
 from guanxi.authorization import Access
+from guanxi.crypto.columns import is_sealable
+from guanxi.crypto.copies import open_changes
 from guanxi.errors import NotFound, QueryError
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef, FieldDef
+from guanxi.meta.field_types import FieldValueError
 from guanxi.meta.registry import Snapshot
 from guanxi.store import tagging
 from guanxi.store.query import (
@@ -318,7 +321,8 @@ class RecordReader:
             entries = []
             for row in rows.mappings():
                 entry = dict(row)
-                entry["changes"] = mask.apply_changes(row["changes"])
+                changes = open_changes(self.platform.cipher, entity.name, row["changes"])
+                entry["changes"] = mask.apply_changes(changes)
                 entry["field_reasons"] = {
                     k: v for k, v in (row["field_reasons"] or {}).items() if k in mask.levels
                 }
@@ -460,6 +464,7 @@ class RecordReader:
             if (f.search or f.key == "number")
             and f.key in readable
             and "contains" in self.types.for_field(f).operators
+            and not is_sealable(f, self.types)
         ]
         title = entity.get_field(entity.title_field)
         if (
@@ -470,7 +475,18 @@ class RecordReader:
             and "contains" in self.types.for_field(title).operators
         ):
             searchable.append(title)
-        return {"or": [{"field": f.key, "op": "contains", "value": text} for f in searchable]}
+        conditions = [{"field": f.key, "op": "contains", "value": text} for f in searchable]
+        # Encrypted fields (DATA-12) are found by their whole value: a full mobile number or
+        # e-mail address typed into the search box finds its record through the blind index.
+        for field in entity.visible_fields:
+            if field.key in readable and is_sealable(field, self.types):
+                try:
+                    value = self.types.for_field(field).parse(text, field)
+                except FieldValueError:
+                    continue
+                if value is not None:
+                    conditions.append({"field": field.key, "op": "eq", "value": value})
+        return {"or": conditions}
 
     def _visible_record(
         self,

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from guanxi.actor import Actor
 from guanxi.auth.fields import FieldMask
 from guanxi.authorization import Access
+from guanxi.crypto.columns import equals
 from guanxi.errors import FieldError, ValidationFailed
 from guanxi.i18n import _
 from guanxi.meta.entity import SYSTEM_FIELDS, EntityDef, FieldDef
@@ -211,7 +212,7 @@ class RecordChecks:
                 or (old is not None and old.get(field.key) == value)
             ):
                 continue
-            query = sa.select(table.c.id).where(table.c[field.column] == value)
+            query = sa.select(table.c.id).where(equals(table, field.column, value))
             if old is not None:
                 query = query.where(table.c.id != old["id"])
             if connection.execute(query.limit(1)).first() is not None:

@@ -7,7 +7,9 @@ validation, permissions, numbering and history cannot be bypassed by a screen or
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from guanxi import clock
 from guanxi.actor import Actor
 from guanxi.authorization import Access
+from guanxi.crypto.columns import fill_blind_indexes
 from guanxi.errors import (
     ConflictError,
     FieldError,
@@ -40,6 +43,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class RowOutcome:
+    """One row of `create_many`: the new id, or the errors that kept it out."""
+
+    index: int
+    record_id: int | None
+    errors: list[FieldError] = dataclass_field(default_factory=list)
+
+
 @lru_cache(maxsize=256)
 def _insert_statement(table: sa.Table) -> sa.Insert:
     return sa.insert(table).returning(table.c.id)
@@ -53,40 +65,124 @@ class RecordService(RecordReader):
     # -- create ----------------------------------------------------------------------------
 
     def create(
-        self, actor: Actor, entity_name: str, data: Mapping[str, Any], *, reason: str | None = None
+        self,
+        actor: Actor,
+        entity_name: str,
+        data: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        confirm_duplicates: bool = False,
     ) -> dict[str, Any]:
-        return self._create(actor, entity_name, data, reason, "create")
+        """Create a record. A duplicate rule set to "warn" refuses it with a warning the user
+        may confirm: `confirm_duplicates=True` saves anyway and the choice is audited."""
+        return self._create(actor, entity_name, data, reason, "create", confirm_duplicates)
 
     def _create(
-        self, actor: Actor, entity_name: str, data: Mapping[str, Any], reason: str | None, op: str
+        self,
+        actor: Actor,
+        entity_name: str,
+        data: Mapping[str, Any],
+        reason: str | None,
+        op: str,
+        confirm_duplicates: bool = False,
     ) -> dict[str, Any]:
         with self.db.unit_of_work() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "create")
             mask = access.mask(entity)
-            record, errors = self.checks.parse_input(entity, data, mask)
-            given_owner = "owner_id" in record
-            self.checks.apply_defaults(entity, record, actor)
-            if given_owner:
-                self._follow_owner(connection, record, "department_id" not in data, actor)
-            self.pm.hook.prepare_record(
-                platform=self.platform, entity=entity, record=record, old=None, actor=actor, op=op
+            event = self._create_in(
+                connection, snapshot, entity, access, data, reason, op, confirm_duplicates
             )
-            errors += self.checks.validate(
-                connection, snapshot, entity, record, None, access, op, reason
-            )
-            if errors:
-                raise ValidationFailed(errors)
-            assigned = self._check_assign(
-                access,
-                entity,
-                (record.get("owner_id"), record.get("department_id")),
-                (actor.user_id, actor.department_id),
-            )
-            event = self._insert(connection, snapshot, entity, record, actor, reason)
-            if not assigned:
-                self._check_in_scope(connection, snapshot, entity, access, event.record_id, record)
         self._after_commit([event])
         return mask.apply(event.record or {})
+
+    def create_many(
+        self,
+        actor: Actor,
+        entity_name: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        dry_run: bool = False,
+        within: Callable[[Connection, list[RowOutcome]], None] | None = None,
+        confirm_duplicates: bool = False,
+    ) -> list[RowOutcome]:
+        """Create many records in ONE transaction (imports, DATA-09), each through the same
+        pipeline as `create`; a row with errors is not written and comes back with them.
+        `within(connection, outcomes)` runs in that transaction before commit, so progress
+        kept by the caller commits with the rows (a crash loses both or neither). With
+        `dry_run`, everything is checked and rolled back; `within` then runs on its own."""
+        outcomes: list[RowOutcome] = []
+        events: list[RecordEvent] = []
+        with self.db.unit_of_work() as connection:
+            snapshot, entity, access = self._open(connection, actor, entity_name, "create")
+            for index, data in enumerate(rows):
+                savepoint = connection.begin_nested()
+                try:
+                    event = self._create_in(
+                        connection, snapshot, entity, access, data, None, "create",
+                        confirm_duplicates,
+                    )  # fmt: skip
+                except (ValidationFailed, PermissionDenied) as refused:
+                    savepoint.rollback()
+                    outcomes.append(RowOutcome(index, None, refused.errors))
+                    continue
+                savepoint.commit()
+                events.append(event)
+                outcomes.append(RowOutcome(index, event.record_id, []))
+            if dry_run:
+                connection.rollback()
+            elif within is not None:
+                within(connection, outcomes)
+        if dry_run:
+            if within is not None:
+                with self.db.unit_of_work() as connection:
+                    within(connection, outcomes)
+            return outcomes
+        self._after_commit(events)
+        return outcomes
+
+    def _create_in(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        access: Access,
+        data: Mapping[str, Any],
+        reason: str | None,
+        op: str,
+        confirm_duplicates: bool,
+    ) -> RecordEvent:
+        actor = access.actor
+        record, errors = self.checks.parse_input(entity, data, access.mask(entity))
+        given_owner = "owner_id" in record
+        self.checks.apply_defaults(entity, record, actor)
+        if given_owner:
+            self._follow_owner(connection, record, "department_id" not in data, actor)
+        self.pm.hook.prepare_record(
+            platform=self.platform, entity=entity, record=record, old=None, actor=actor, op=op
+        )
+        errors += self.checks.validate(
+            connection, snapshot, entity, record, None, access, op, reason
+        )
+        confirmed = self._confirmed(errors, confirm_duplicates)
+        if errors and not confirmed:
+            raise ValidationFailed(errors)
+        assigned = self._check_assign(
+            access,
+            entity,
+            (record.get("owner_id"), record.get("department_id")),
+            (actor.user_id, actor.department_id),
+        )
+        event = self._insert(connection, snapshot, entity, record, actor, reason, confirmed)
+        if not assigned:
+            self._check_in_scope(connection, snapshot, entity, access, event.record_id, record)
+        return event
+
+    @staticmethod
+    def _confirmed(errors: list[FieldError], confirm: bool) -> tuple[FieldError, ...]:
+        """The warnings the user confirmed: all errors when every one is a warning."""
+        if confirm and errors and all(e.warning for e in errors):
+            return tuple(errors)
+        return ()
 
     def _check_assign(
         self, access: Access, entity: EntityDef, ownership: tuple[Any, Any], before: tuple[Any, Any]
@@ -160,6 +256,7 @@ class RecordService(RecordReader):
         record: dict[str, Any],
         actor: Actor,
         reason: str | None,
+        confirmed: tuple[FieldError, ...] = (),
     ) -> RecordEvent:
         now = clock.now_utc()
         table = snapshot.tables[entity.name]
@@ -179,6 +276,7 @@ class RecordService(RecordReader):
             version=1,
             locked=False,
         )
+        fill_blind_indexes(table, row)
         try:
             record_id = connection.execute(_insert_statement(table), row).scalar_one()
         except IntegrityError as error:
@@ -196,8 +294,9 @@ class RecordService(RecordReader):
             if v not in (None, [], "") and k not in IGNORED_INPUT
         }
         event = RecordEvent(
-            entity.name, "create", record_id, actor, now, present, None, changes, reason
-        )
+            entity.name, "create", record_id, actor, now, present, None, changes, reason,
+            confirmed=confirmed,
+        )  # fmt: skip
         self.pm.hook.record_stored(
             platform=self.platform, connection=connection, entity=entity, event=event
         )
@@ -215,6 +314,7 @@ class RecordService(RecordReader):
         version: int,
         reason: str | None = None,
         field_reasons: Mapping[str, str] | None = None,
+        confirm_duplicates: bool = False,
     ) -> dict[str, Any]:
         """Apply `changes` if `version` is still current; a stale version raises ConflictError."""
         field_reasons = dict(field_reasons or {})
@@ -255,7 +355,8 @@ class RecordService(RecordReader):
                 connection, snapshot, entity, record, old, access, "update", reason
             )
             errors += self.checks.reason_errors(entity, changed, reason, field_reasons)
-            if errors:
+            confirmed = self._confirmed(errors, confirm_duplicates)
+            if errors and not confirmed:
                 raise ValidationFailed(errors)
             assigned = self._check_assign(
                 access,
@@ -264,8 +365,9 @@ class RecordService(RecordReader):
                 (old.get("owner_id"), old.get("department_id")),
             )
             event = self._store_update(
-                connection, snapshot, entity, old, record, changed, actor, reason, field_reasons
-            )
+                connection, snapshot, entity, old, record, changed, actor, reason, field_reasons,
+                confirmed=confirmed,
+            )  # fmt: skip
             if not assigned:
                 self._check_in_scope(connection, snapshot, entity, access, old["id"], record)
         self._after_commit([event])
@@ -299,10 +401,12 @@ class RecordService(RecordReader):
         reason: str | None,
         field_reasons: Mapping[str, str],
         op: str = "update",
+        confirmed: tuple[FieldError, ...] = (),
     ) -> RecordEvent:
         table = snapshot.tables[entity.name]
         now = clock.now_utc()
         values = {key: record[key] for key in changed if key in table.c}
+        fill_blind_indexes(table, values)
         values.update(updated_at=now, updated_by=actor.user_id, version=old["version"] + 1)
         try:
             result = connection.execute(
@@ -326,8 +430,9 @@ class RecordService(RecordReader):
         old_json, new_json = self.to_json(entity, old), self.to_json(entity, present)
         diff = {k: (old_json.get(k), new_json.get(k)) for k in sorted(changed) if k in new_json}
         event = RecordEvent(
-            entity.name, op, old["id"], actor, now, present, old, diff, reason, dict(field_reasons)
-        )
+            entity.name, op, old["id"], actor, now, present, old, diff, reason,
+            dict(field_reasons), confirmed,
+        )  # fmt: skip
         self.pm.hook.record_stored(
             platform=self.platform, connection=connection, entity=entity, event=event
         )

@@ -67,6 +67,18 @@ class Settings:
     # /metrics answers loopback clients and admins unless metrics_public.
     log_format: str = "json"
     metrics_public: bool = False
+    # Sensitive fields (DATA-12) are encrypted with a key that never enters the database:
+    # GUANXI_ENCRYPTION_KEY (base64 of 32 bytes), else the key ring file (created on first
+    # use, mode 0600; `guanxi keys rotate` adds a key and re-encrypts).
+    encryption_key: str | None = None
+    encryption_key_file: Path | None = None
+    # Backups (DATA-13): archives are written here; the daily job keeps this many days.
+    backup_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var" / "backups")
+    backup_keep_days: int = 14
+    backup_daily: bool = True
+    # Imports (DATA-09): uploaded files wait here until their import finishes; largest upload.
+    imports_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var" / "imports")
+    import_max_mb: int = 50
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -97,6 +109,13 @@ class Settings:
             "form_max_body_kb": _positive_int("GUANXI_FORM_MAX_BODY_KB", 64),
             "log_format": _choice("GUANXI_LOG_FORMAT", ("json", "text"), "json"),
             "metrics_public": _flag("GUANXI_METRICS_PUBLIC", False),
+            "encryption_key": os.environ.get("GUANXI_ENCRYPTION_KEY") or None,
+            "encryption_key_file": _default_path("GUANXI_ENCRYPTION_KEY_FILE", "var/encryption.keys"),
+            "backup_dir": _default_path("GUANXI_BACKUP_DIR", "var/backups"),
+            "backup_keep_days": _positive_int("GUANXI_BACKUP_KEEP_DAYS", 14),
+            "backup_daily": _flag("GUANXI_BACKUP_DAILY", True),
+            "imports_dir": _default_path("GUANXI_IMPORTS_DIR", "var/imports"),
+            "import_max_mb": _positive_int("GUANXI_IMPORT_MAX_MB", 50),
         }
         values.update(overrides)
         return cls(**values)

@@ -7,15 +7,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from guanxi.crypto.copies import seal_changes, sealed_keys
 from guanxi.events import RecordEvent
 from guanxi.hookspecs import hookimpl
+from guanxi.meta.entity import EntityDef
 from guanxi.store.system_tables import history
 
 _INSERT = sa.insert(history)
 
 
 @hookimpl
-def record_stored(connection: Any, event: RecordEvent) -> None:
+def record_stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent) -> None:
+    changes = {key: [old, new] for key, (old, new) in event.changes.items()}
+    keys = sealed_keys(entity, platform.types)
+    if keys:  # DATA-12: the diff of an encrypted field is as sealed as the field
+        changes = seal_changes(platform.cipher, entity.name, keys, changes)
     connection.execute(
         _INSERT,
         {
@@ -25,7 +31,7 @@ def record_stored(connection: Any, event: RecordEvent) -> None:
             "actor_id": event.actor.user_id,
             "actor_name": event.actor.username,
             "at": event.at,
-            "changes": {key: [old, new] for key, (old, new) in event.changes.items()},
+            "changes": changes,
             "reason": event.reason,
             "field_reasons": event.field_reasons or None,
             "ip": event.actor.ip,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from typing import Any, ClassVar
@@ -87,6 +88,11 @@ class FieldType:
 
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
         return "" if value is None else str(value)
+
+    def match_text(self, value: Any) -> str:
+        """The stored value as exact matching compares it (blind indexes, duplicate keys):
+        full-width folded, case-folded, trimmed — "A@B.cn" and "a@b.cn" are one address."""
+        return unicodedata.normalize("NFKC", str(value)).strip().casefold()
 
     def is_empty(self, value: Any) -> bool:
         return value is None or value == "" or value == []

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from guanxi.crypto.cipher import Cipher
 from guanxi.errors import NotFound, SchemaFileError
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
@@ -65,12 +66,14 @@ class Registry:
         db: Database,
         types: FieldTypeRegistry,
         documents: list[tuple[str, Any]],
+        cipher: Cipher | None = None,
     ) -> None:
         problems = check_documents(documents, types.names())
         if problems:
             raise SchemaFileError(problems)
         self.db = db
         self.types = types
+        self.cipher = cipher
         self.base_documents = {
             doc["x-guanxi"]["entity"]: (source, doc) for source, doc in documents
         }
@@ -146,7 +149,7 @@ class Registry:
         return Snapshot(
             version=version,
             entities=entities,
-            tables=build_tables(entities, self.types, connection.dialect.name),
+            tables=build_tables(entities, self.types, connection.dialect.name, self.cipher),
             documents=documents,
             field_specs=specs,
         )
@@ -164,13 +167,16 @@ NUMBERING_KIND = "numbering"  # a meta_layout row holding {"number_format": ...}
 
 
 def build_tables(
-    entities: Mapping[str, EntityDef], types: FieldTypeRegistry, dialect: str
+    entities: Mapping[str, EntityDef],
+    types: FieldTypeRegistry,
+    dialect: str,
+    cipher: Cipher | None = None,
 ) -> dict[str, sa.Table]:
     """All entity tables in one MetaData, ordered so referenced tables come first."""
     metadata = sa.MetaData()
     entity_table = {name: entity.table for name, entity in entities.items()}
     by_table = {
-        entity.table: (name, build_table(entity, types, entity_table, metadata, dialect))
+        entity.table: (name, build_table(entity, types, entity_table, metadata, dialect, cipher))
         for name, entity in entities.items()
     }
     return {by_table[t.name][0]: t for t in metadata.sorted_tables if t.name in by_table}

@@ -116,12 +116,18 @@ def _page_url(call: ApiCall, cursor: str | None) -> str:
     return call.request.url.path + (f"?{query}" if query else "")
 
 
+def _confirmed(call: ApiCall) -> bool:
+    """`?confirm_duplicates=true`: save although a duplicate rule warned (DATA-07)."""
+    return call.request.query_params.get("confirm_duplicates", "").lower() in ("1", "true")
+
+
 def create_record(call: ApiCall) -> Response:
     entity_name = call.path("entity")
     entity, mask = caller_view(call, entity_name)
     record = call.platform.records.create(
-        call.actor, entity.name, call.body or {}, reason=reason(call)
-    )
+        call.actor, entity.name, call.body or {}, reason=reason(call),
+        confirm_duplicates=_confirmed(call),
+    )  # fmt: skip
     return _record_response(call, entity, mask, record, status=201)
 
 
@@ -146,8 +152,9 @@ def update_record(call: ApiCall) -> Response:
     records = call.platform.records
     try:
         record = records.update(
-            call.actor, entity.name, wanted, changes, version=expected, reason=reason(call)
-        )
+            call.actor, entity.name, wanted, changes, version=expected, reason=reason(call),
+            confirm_duplicates=_confirmed(call),
+        )  # fmt: skip
     except ConflictError as conflict:
         return _conflict(call, entity, mask, wanted, conflict)
     return _record_response(call, entity, mask, record)

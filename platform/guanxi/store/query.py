@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from guanxi.crypto.columns import SEALED_OPS, sealed_clause, sealed_type
 from guanxi.errors import QueryError
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef, FieldDef
@@ -106,6 +107,13 @@ class QueryCompiler:
         op = node.get("op", "eq")
         field = self.field(key)
         field_type = self.types.for_field(field)
+        sealed = sealed_type(self.table.c.get(field.column)) is not None
+        if sealed and op in field_type.operators and op not in SEALED_OPS:
+            raise QueryError(
+                _("{field} is stored encrypted: search it by the whole value", field=field.label),
+                field=field.key,
+                code="bad_operator",
+            )
         if op not in field_type.operators:
             raise QueryError(
                 _("Field '{field}' does not support the operator '{op}'", field=field.label, op=op),
@@ -118,6 +126,8 @@ class QueryCompiler:
             raise QueryError(error.message, field=field.key, code="bad_value") from None
         if not field_type.stored_in_column:
             return self._tag_clause(op, value)
+        if sealed:  # encrypted (DATA-12): exact matches through the blind index
+            return sealed_clause(self.table, field.column, op, value)
         try:
             return field_type.filter_clause(self.table.c[field.column], op, value, field)
         except FieldValueError as error:
@@ -184,7 +194,8 @@ class QueryCompiler:
             else:
                 raise QueryError(_("A sort item must be a field name"), code="bad_sort")
             field = self.field(key)
-            if not self.types.for_field(field).sortable:
+            sealed = sealed_type(self.table.c.get(field.column)) is not None
+            if not self.types.for_field(field).sortable or sealed:
                 raise QueryError(
                     _("Field '{field}' cannot be sorted on", field=field.label),
                     field=field.key,

@@ -411,6 +411,34 @@ webhook_delivery = sa.Table(
     sa.Index("ix_gx_webhook_delivery_status", "status", "created_at"),
 )
 
+# Duplicate rules (DATA-07): which fields of which entities match, and what a match does.
+# Each record covered by an active rule has one key row per rule: a keyed hash of its
+# normalized values, so a check is one index lookup, also across entities (lead vs customer).
+dup_rule = sa.Table(
+    "gx_dup_rule",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),  # [{"field": "name", "method": "company"}]
+    sa.Column("targets", sa.JSON),  # [{"entity": "lead", "fields": ["company"]}]
+    sa.Column("action", sa.String(12), nullable=False),  # warn | block | owner
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("indexed_at", sa.DateTime),  # when existing records last got their keys
+    sa.Column("last_scan", sa.JSON),  # {"at", "groups", "records"} of the last scan
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+dup_key = sa.Table(
+    "gx_dup_key",
+    system_metadata,
+    sa.Column("rule_id", sa.Integer, primary_key=True),
+    sa.Column("entity", sa.String(40), primary_key=True),
+    sa.Column("record_id", sa.BigInteger, primary_key=True),
+    sa.Column("key", sa.String(24), nullable=False),
+    sa.Index("ix_gx_dup_key_key", "rule_id", "key"),
+)
+
 # Inbound web forms (API-04): a public form creates records of one entity as its owner.
 web_form = sa.Table(
     "gx_web_form",

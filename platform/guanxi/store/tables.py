@@ -6,6 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from guanxi.crypto.cipher import Cipher
+from guanxi.crypto.columns import BLIND_LENGTH, SealedText, blind_column, is_sealable
 from guanxi.meta.entity import EntityDef, FieldDef
 from guanxi.meta.field_types import FieldTypeRegistry
 from guanxi.store.identifiers import index_name
@@ -55,8 +57,10 @@ def build_table(
     entity_table: dict[str, str],
     metadata: sa.MetaData | None = None,
     dialect: str = "sqlite",
+    cipher: Cipher | None = None,
 ) -> sa.Table:
-    """The wanted table for one entity version (hidden fields keep their columns)."""
+    """The wanted table for one entity version (hidden fields keep their columns). With a
+    cipher, sensitive text fields are sealed columns with a blind-index column (DATA-12)."""
     metadata = metadata if metadata is not None else sa.MetaData()
     _ensure_system_tables(metadata)
     columns = system_columns()
@@ -67,14 +71,23 @@ def build_table(
         target = reference_target(field, entity_table)
         if target:
             column_args.append(sa.ForeignKey(f"{target}.id"))
-        columns.append(
-            sa.Column(
-                field.column, types.get(field.type).column_type(field), *column_args, nullable=True
+        field_type = types.get(field.type)
+        if cipher is not None and is_sealable(field, types):
+            sealed = SealedText(cipher, f"{entity.name}.{field.key}", field_type.match_text)
+            columns.append(sa.Column(field.column, sealed, nullable=True))
+            columns.append(
+                sa.Column(blind_column(field.column), sa.String(BLIND_LENGTH), nullable=True)
             )
+            continue
+        columns.append(
+            sa.Column(field.column, field_type.column_type(field), *column_args, nullable=True)
         )
     # AUTOINCREMENT: SQLite must never hand a deleted record's id (and history) to a new one.
     table = sa.Table(entity.table, metadata, *columns, sqlite_autoincrement=True)
-    for index_columns, unique in wanted_indexes(entity, types, dialect):
+    sealed = {c.name for c in table.columns if isinstance(c.type, SealedText)}
+    for wanted_columns, unique in wanted_indexes(entity, types, dialect):
+        # A sealed value is random bytes: its index (and uniqueness) lives on the blind index.
+        index_columns = tuple(blind_column(c) if c in sealed else c for c in wanted_columns)
         sa.Index(
             index_name("ux" if unique else "ix", entity.table, index_columns),
             *(table.c[c] for c in index_columns),
@@ -82,7 +95,7 @@ def build_table(
         )
     if dialect == "postgresql":
         for field in entity.fields:
-            if field.search and field.column in table.c:
+            if field.search and field.column in table.c and field.column not in sealed:
                 sa.Index(
                     index_name("trgm", entity.table, (field.column,)),
                     table.c[field.column],

@@ -16,6 +16,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from guanxi.crypto.columns import field_operators, field_sortable
 from guanxi.errors import PermissionDenied, QueryError
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef, FieldDef
@@ -198,7 +199,7 @@ def _headers(ctx: ListContext) -> list[dict[str, Any]]:
     }
     headers = []
     for field in ctx.columns:
-        sortable = field.key in ctx.mask.readable and ctx.types.for_field(field).sortable
+        sortable = field.key in ctx.mask.readable and field_sortable(field, ctx.types)
         position, descending = levels.get(field.key, (None, False))
         headers.append(
             {
@@ -218,7 +219,7 @@ def _sort_levels(ctx: ListContext) -> dict[str, Any]:
     items = sort_items(ctx.state.sort)[:MAX_SORT_LEVELS]
     items += [("", False)] * (MAX_SORT_LEVELS - len(items))
     fields = [
-        (f.key, f.title(ctx.s.locale)) for f in ctx.filterable if ctx.types.for_field(f).sortable
+        (f.key, f.title(ctx.s.locale)) for f in ctx.filterable if field_sortable(f, ctx.types)
     ]
     return {"levels": items, "fields": fields}
 
@@ -263,7 +264,7 @@ def _row_view(
     if field is None:
         return view
     widget = ctx.widget(field)
-    ops = operators_for(widget, ctx.types.for_field(field).operators)
+    ops = operators_for(widget, field_operators(field, ctx.types))
     op = condition.op if condition.op in ops else ops[0]
     kind = value_kind(widget, op)
     values = condition.value if isinstance(condition.value, list) else [condition.value]

@@ -116,6 +116,9 @@ def _render_form(
         or any(e.code == "reason_required" for e in errors),
         "reason_value": (s.form.get("reason") if s.form is not None else "") or "",
         "modal": s.is_htmx and mode == "create",
+        # DATA-07: the records a duplicate rule matched; warnings alone may be confirmed
+        "duplicates": [d for e in errors for d in e.details if e.code.startswith("duplicate")],
+        "confirmable": bool(errors) and all(e.warning for e in errors),
     }
     if context["modal"]:
         return s.render("record/form_modal.html", status=status, **context)
@@ -158,8 +161,9 @@ def new_record(s: Screen) -> Response:
     data = {k: v for k, v in data.items() if v is not None and v != []}  # empty: defaults apply
     try:
         created = s.platform.records.create(
-            s.actor, entity.name, data, reason=s.form.get("reason") or None
-        )
+            s.actor, entity.name, data, reason=s.form.get("reason") or None,
+            confirm_duplicates=s.form.get("_confirm_duplicates") == "1",
+        )  # fmt: skip
     except ValidationFailed as error:
         return _render_form(
             s, opened, mode="create", fields=fields, values=typed_values(s, entity), errors=error.errors,
@@ -226,6 +230,7 @@ def edit_record(s: Screen) -> Response:
         s.platform.records.update(
             s.actor, entity.name, record_id, data, version=submitted_version(s),
             reason=s.form.get("reason") or None,
+            confirm_duplicates=s.form.get("_confirm_duplicates") == "1",
         )  # fmt: skip
     except ValidationFailed as error:
         record = {

@@ -96,11 +96,21 @@ def queue(
         ).scalar_one()
     )
     body = encode({"id": str(delivery_id), **payload})
+    # The body may hold encrypted fields' values (DATA-12): it is kept sealed at rest.
+    sealed = platform.cipher.seal(body, BODY_CONTEXT)
     connection.execute(
-        sa.update(webhook_delivery).where(webhook_delivery.c.id == delivery_id).values(body=body)
+        sa.update(webhook_delivery).where(webhook_delivery.c.id == delivery_id).values(body=sealed)
     )
     platform.jobs.enqueue(JOB, {"delivery_id": delivery_id}, connection=connection)
     return delivery_id
+
+
+BODY_CONTEXT = "webhook delivery"
+
+
+def open_body(platform: Guanxi, stored: str) -> str:
+    """The body as signed and sent, from its sealed form (or as stored before sealing)."""
+    return platform.cipher.open(stored, BODY_CONTEXT)
 
 
 def reset(platform: Guanxi, connection: Connection, delivery_id: int) -> None:
@@ -147,6 +157,7 @@ def deliver(ctx: JobContext) -> dict[str, Any]:
         _record(platform, delivery_id, "failed", None, "the endpoint is inactive", None)
         return {"skipped": "inactive"}
     settings = platform.settings
+    body = open_body(platform, row.body)
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
@@ -154,14 +165,14 @@ def deliver(ctx: JobContext) -> dict[str, Any]:
         "X-Guanxi-Event": row.event,
         "X-Guanxi-Delivery": str(delivery_id),
         "X-Guanxi-Timestamp": str(timestamp),
-        "X-Guanxi-Signature": signature(row.secret, timestamp, row.body),
+        "X-Guanxi-Signature": signature(row.secret, timestamp, body),
     }
     started = time.perf_counter()
     status: int | None = None
     error: str | None = None
     try:
         target = targets.check(row.url, allow_private=settings.webhook_allow_private)
-        status, excerpt = _post(target, row.body, headers, settings.webhook_timeout_seconds)
+        status, excerpt = _post(target, body, headers, settings.webhook_timeout_seconds)
         if not 200 <= status < 300:
             error = f"HTTP {status}" + (f": {excerpt}" if excerpt else "")
     except targets.TargetRefused as refused:

@@ -23,6 +23,7 @@ from guanxi import clock
 from guanxi.actor import Actor
 from guanxi.auth import audit
 from guanxi.defaults.webhooks import delivery
+from guanxi.defaults.webhooks.delivery import open_body
 from guanxi.defaults.webhooks.rules import EVENTS, validated
 from guanxi.defaults.webhooks.signing import new_secret
 from guanxi.errors import MetadataError, NotFound, QueryError
@@ -160,7 +161,9 @@ class WebhookService:
             ).first()
         if row is None:
             raise NotFound(_("No such delivery"))
-        return dict(row._mapping)
+        found = dict(row._mapping)
+        found["body"] = open_body(self.platform, found["body"])
+        return found
 
     # -- changing --------------------------------------------------------------------------
 

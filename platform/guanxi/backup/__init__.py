@@ -1,0 +1,1 @@
+"""Backup and verified restore (DATA-13)."""

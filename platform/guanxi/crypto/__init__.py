@@ -1,0 +1,1 @@
+"""Encryption at rest for sensitive fields (DATA-12)."""

@@ -1,0 +1,1 @@
+"""The daily backup job (DATA-13)."""

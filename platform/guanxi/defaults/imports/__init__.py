@@ -1,0 +1,1 @@
+"""Import screens and the import job (DATA-09)."""

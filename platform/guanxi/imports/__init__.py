@@ -1,0 +1,1 @@
+"""Import of CSV and XLSX files as resumable background jobs (DATA-09)."""
