@@ -83,16 +83,22 @@ def ring_from_env(value: str) -> KeyRing:
     return KeyRing(next(iter(keys)), keys)
 
 
-def write_ring(path: Path, ring: KeyRing) -> None:
-    """Replace the key file atomically, readable by its owner only."""
+def _private_temporary(path: Path, text: str) -> Path:
+    """`text` in a new file beside `path`, readable by its owner only, flushed to disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return temporary
+
+
+def write_ring(path: Path, ring: KeyRing) -> None:
+    """Replace the key file atomically, readable by its owner only."""
+    temporary = _private_temporary(path, ring.to_json())
     try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(ring.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
@@ -100,15 +106,9 @@ def write_ring(path: Path, ring: KeyRing) -> None:
 
 def _create_ring_file(path: Path) -> None:
     """First use: a ring with one key, linked into place so racing workers agree on one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     ring = KeyRing("k1", {"k1": secrets.token_bytes(KEY_BYTES)})
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = _private_temporary(path, ring.to_json())
     try:
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(ring.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
         with suppress(FileExistsError):
             os.link(temporary, path)
     finally:
