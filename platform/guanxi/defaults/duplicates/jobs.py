@@ -45,7 +45,7 @@ def index_rule(ctx: Any) -> dict[str, int]:
                 )
                 values = []
                 for row in rows:
-                    text = book.key_text(rule, entity_name, row._mapping)
+                    text = book.key_text(rule, entity_name, row._mapping, connection)
                     if text is not None:
                         values.append({"rule_id": rule.id, "entity": entity_name,
                                        "record_id": row.id,

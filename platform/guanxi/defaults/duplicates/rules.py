@@ -97,9 +97,17 @@ class RuleBook:
 
     # -- keys ------------------------------------------------------------------------------
 
-    def key_text(self, rule: Rule, entity: str, record: Mapping[str, Any]) -> str | None:
+    def key_text(
+        self,
+        rule: Rule,
+        entity: str,
+        record: Mapping[str, Any],
+        connection: Connection | None = None,
+    ) -> str | None:
+        """The rule's normalized values of `record`; with the caller's connection, no new
+        one is opened to read the metadata version (a write checks every rule)."""
         fields = rule.fields_for(entity)
-        definition = self.platform.registry.snapshot().entities.get(entity)
+        definition = self.platform.registry.snapshot(connection).entities.get(entity)
         if fields is None or definition is None:
             return None
         return keys.match_text(self.platform.types, definition, fields, rule.methods, record)
@@ -109,7 +117,7 @@ class RuleBook:
     ) -> None:
         """Keep the record's key rows in step with its values (inside the write)."""
         for rule in self.covering(entity):
-            text = self.key_text(rule, entity, record)
+            text = self.key_text(rule, entity, record, connection)
             where = sa.and_(
                 dup_key.c.rule_id == rule.id,
                 dup_key.c.entity == entity,
@@ -138,7 +146,7 @@ class RuleBook:
         exclude_id: int | None,
     ) -> list[tuple[str, int]]:
         """(entity, id) of records sharing the rule's key with `record`."""
-        text = self.key_text(rule, entity, record)
+        text = self.key_text(rule, entity, record, connection)
         if text is None:
             return []
         query = sa.select(dup_key.c.entity, dup_key.c.record_id).where(
