@@ -167,42 +167,10 @@ else
     rc_lint=1
 fi
 
-# ----------------------------------------------------------------- Tests ----
 command -v setsid >/dev/null 2>&1 || die "setsid (util-linux) not found"
 
-# run_pytest ENV-ARGS... -- PYTEST-ARGS...
-# pytest exit 5 (no tests collected) is a failure like any non-zero code.
-run_pytest() {
-    local envargs=()
-    while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
-        envargs+=("$1")
-        shift
-    done
-    shift # --
-    local rc=0
-    setsid env "${envargs[@]}" .venv/bin/python -m pytest -q -n 2 tests "$@" <&0 &
-    PYTEST_PGID=$!
-    wait "$PYTEST_PGID" || rc=$?
-    stop_pytest_group # leftover xdist workers if pytest itself died
-    return "$rc"
-}
-
-rc_sqlite=skipped
-if [ "$RUN_SQLITE" -eq 1 ]; then
-    echo "== SQLite =="
-    rc_sqlite=0
-    run_pytest -u GUANXI_TEST_DATABASE_URL -- "$@" || rc_sqlite=$?
-fi
-
-rc_pg=skipped
-if [ "$RUN_PG" -eq 1 ]; then
-    echo "== PostgreSQL =="
-    echo "GUANXI_TEST_DATABASE_URL=$PG_URL"
-    rc_pg=0
-    run_pytest "GUANXI_TEST_DATABASE_URL=$PG_URL" -- "$@" || rc_pg=$?
-fi
-
 # ------------------------------------------------------ API (schemathesis) ----
+# Runs before pytest so that pytest's own summaries are the last test reports printed.
 # API-02: schemathesis against a live `guanxi serve` on a throwaway database with demo data,
 # once with an admin's token and once with a sales rep's (masks, scopes, fewer operations):
 # no 5xx, every status, content type and body as the server's own OpenAPI document says.
@@ -284,6 +252,39 @@ PY
     if [ "$st_pg" = 0 ]; then
         run_schemathesis "$PG_URL" "$st_schema" || st_pg=$?
     fi
+fi
+
+# ----------------------------------------------------------------- Tests ----
+# run_pytest ENV-ARGS... -- PYTEST-ARGS...
+# pytest exit 5 (no tests collected) is a failure like any non-zero code.
+run_pytest() {
+    local envargs=()
+    while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
+        envargs+=("$1")
+        shift
+    done
+    shift # --
+    local rc=0
+    setsid env "${envargs[@]}" .venv/bin/python -m pytest -q -n 2 tests "$@" <&0 &
+    PYTEST_PGID=$!
+    wait "$PYTEST_PGID" || rc=$?
+    stop_pytest_group # leftover xdist workers if pytest itself died
+    return "$rc"
+}
+
+rc_sqlite=skipped
+if [ "$RUN_SQLITE" -eq 1 ]; then
+    echo "== SQLite =="
+    rc_sqlite=0
+    run_pytest -u GUANXI_TEST_DATABASE_URL -- "$@" || rc_sqlite=$?
+fi
+
+rc_pg=skipped
+if [ "$RUN_PG" -eq 1 ]; then
+    echo "== PostgreSQL =="
+    echo "GUANXI_TEST_DATABASE_URL=$PG_URL"
+    rc_pg=0
+    run_pytest "GUANXI_TEST_DATABASE_URL=$PG_URL" -- "$@" || rc_pg=$?
 fi
 
 # --------------------------------------------------------------- Summary ----
