@@ -382,7 +382,9 @@ webhook = sa.Table(
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("url", sa.String(2000), nullable=False),
     sa.Column("entity", sa.String(40), nullable=False),
-    sa.Column("events", sa.JSON, nullable=False),  # ["created", "updated", "deleted", "stage_changed"]
+    sa.Column(
+        "events", sa.JSON, nullable=False
+    ),  # ["created", "updated", "deleted", "stage_changed"]
     sa.Column("secret", sa.String(100), nullable=False),
     sa.Column("owner_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
@@ -444,7 +446,9 @@ web_form = sa.Table(
     "gx_web_form",
     system_metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("key", sa.String(40), nullable=False, unique=True),  # the public, random part of the URL
+    sa.Column(
+        "key", sa.String(40), nullable=False, unique=True
+    ),  # the public, random part of the URL
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("entity", sa.String(40), nullable=False),
     sa.Column("fields", sa.JSON, nullable=False),  # field keys shown, in order
@@ -469,4 +473,61 @@ web_form_submission = sa.Table(
     sa.Column("errors", sa.JSON),
     sa.Index("ix_gx_web_form_submission_form", "form_id", "at"),
     sa.Index("ix_gx_web_form_submission_ip", "ip", "at"),
+)
+
+# Imports (DATA-09): one row per uploaded file and run; its progress commits with its rows.
+import_run = sa.Table(
+    "gx_import",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),  # as uploaded; data only
+    sa.Column("storage_key", sa.String(64)),  # file name under imports_dir; None: deleted
+    sa.Column("format", sa.String(8), nullable=False),  # csv|xlsx
+    sa.Column("encoding", sa.String(20)),  # csv: utf-8|utf-8-sig|gb18030|utf-16
+    sa.Column("delimiter", sa.String(2)),  # csv: "," ";" or a tab
+    sa.Column("sheet", sa.String(100)),  # xlsx: None = the first sheet
+    sa.Column("header", sa.JSON, nullable=False),  # column names of the header row
+    sa.Column("mapping", sa.JSON),  # one field key (or null: ignored) per column
+    sa.Column("policy", sa.String(8), nullable=False),  # skip|update|create (for duplicates)
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    # draft (mapping not confirmed) | queued | running | done | failed | cancelled
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("total_rows", sa.Integer),  # an estimate until the run has read every row
+    sa.Column("next_row", sa.Integer, nullable=False, server_default="2"),  # next file row to read
+    sa.Column("created", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("skipped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("error", sa.Text),  # why the whole run stopped (not a row's problem)
+    sa.Column("source_id", sa.Integer),  # the dry run this real run repeats
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("started_at", sa.DateTime),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Index("ix_gx_import_user", "user_id", "id"),
+)
+import_issue = sa.Table(
+    "gx_import_issue",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("import_id", sa.Integer, nullable=False),
+    sa.Column("row_no", sa.Integer, nullable=False),  # as the spreadsheet numbers it
+    sa.Column("outcome", sa.String(10), nullable=False),  # failed|skipped|updated
+    sa.Column("record_id", sa.BigInteger),  # the existing record skipped or updated
+    sa.Column("messages", sa.JSON),  # [{"column", "field", "code", "message": {zh-CN, en}}]
+    sa.Column("raw", sa.Text),  # the original row as JSON, sealed (it may hold mobiles)
+    sa.Index("ix_gx_import_issue_import", "import_id", "outcome", "row_no"),
+)
+import_mapping = sa.Table(
+    "gx_import_mapping",
+    system_metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("mapping", sa.JSON, nullable=False),  # normalized header -> field key ("" ignored)
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("user_id", "entity", name="uq_gx_import_mapping"),
 )

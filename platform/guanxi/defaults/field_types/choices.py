@@ -17,6 +17,11 @@ from guanxi.meta.field_types import (
 )
 
 
+def _fold(text: str) -> str:
+    """Case, spaces, "_" and "-" ignored: how a person's spelling of an option compares."""
+    return re.sub(r"[\s_\-]+", "", normalize_text(text).casefold())
+
+
 class BooleanType(FieldType):
     name = "boolean"
     widget = "checkbox"
@@ -69,6 +74,12 @@ class SelectType(FieldType):
         text = normalize_text(value)
         for option in field.options:
             if option.matches(text):
+                return option.code
+        folded = _fold(text)  # "WEBSITE", "cold call", "Cold  Call" (imports, typed input)
+        for option in field.options:
+            if folded == _fold(option.code) or any(
+                folded == _fold(label) for label in option.label.values()
+            ):
                 return option.code
         raise FieldValueError("option", _("Not one of the options of this field"))
 

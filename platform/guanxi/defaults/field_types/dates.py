@@ -23,7 +23,7 @@ from guanxi.meta.field_types import (
 
 _DATE_PATTERNS = (
     re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
 
@@ -48,6 +48,21 @@ def _safe(convert: Any) -> Any:
         raise
     except (OverflowError, ValueError):
         raise FieldValueError("date", _("The date is out of range")) from None
+
+
+def _clock_time(match: re.Match[str]) -> str:
+    hour, minute, second = match.groups()
+    return f"{hour}:{minute}" + (f":{second}" if second else "")
+
+
+def _strptime(text: str) -> datetime | None:
+    """Unpadded forms fromisoformat refuses: "2024-3-5 9:05", "2024-3-5 9:05:30"."""
+    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+    return None
 
 
 class DateType(FieldType):
@@ -126,13 +141,15 @@ class DateTimeType(FieldType):
         if not isinstance(value, str):
             raise FieldValueError("datetime", _("Must be a date and time such as 2024-03-05 14:30"))
         text = normalize_text(value).replace("Z", "+00:00")
-        text = re.sub(r"^(\d{4})年(\d{1,2})月(\d{1,2})日\s*", r"\1-\2-\3 ", text).replace("/", "-")
+        text = re.sub(r"^(\d{4})年(\d{1,2})月(\d{1,2})[日号]\s*", r"\1-\2-\3 ", text)
+        text = text.replace("/", "-")
+        # "14时30分(05秒)", as Chinese Excel writes times, is 14:30(:05)
+        text = re.sub(r"(\d{1,2})[时點点](\d{1,2})分(?:(\d{1,2})秒)?$", _clock_time, text)
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:
-            try:
-                moment = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
-            except ValueError:
+            moment = _strptime(text.strip())
+            if moment is None:
                 try:
                     return clock.local_midnight_utc(parse_date_text(text.strip()))
                 except FieldValueError:
