@@ -1,12 +1,15 @@
 """Bulk actions over the selected rows of a list (UI-03): assign, add or remove tags, set one
-field, delete. Each record goes through the record service on its own, so one refusal never
-stops the others; the answer is the list body re-rendered with a summary notice. Kept out of
-listing.py, which only shows the list (and the toolbar that posts here)."""
+field, delete, export. Each record goes through the record service on its own, so one refusal
+never stops the others; the answer is the list body re-rendered with a summary notice. An
+export of the selection (CSV or XLSX, DATA-10) answers with a redirect to the export of the
+list view narrowed to those ids. Kept out of listing.py, which only shows the list (and the
+toolbar that posts here)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from starlette.datastructures import QueryParams
 from starlette.responses import Response
@@ -20,6 +23,7 @@ from guanxi.web.screen import Screen, screen
 
 MAX_BULK = 500
 BULK_ACTIONS = ("assign", "tag_add", "tag_remove", "update", "delete")
+EXPORTS = {"export_csv": "export", "export_xlsx": "export.xlsx"}
 
 
 @screen
@@ -32,7 +36,7 @@ def bulk(s: Screen) -> Response:
     action = str(s.form.get("action") or "")
     ids = ids_of(s.form.getlist("ids"))
     problem = None
-    if action not in BULK_ACTIONS:
+    if action not in BULK_ACTIONS and action not in EXPORTS:
         problem = s.t("Choose a bulk action")
     elif not ids:
         problem = s.t("Select at least one record")
@@ -40,7 +44,19 @@ def bulk(s: Screen) -> Response:
         problem = s.t("At most {limit} records per bulk action", limit=MAX_BULK)
     if problem:
         return render_list(s, ctx, notice=problem, status=400, fragment=True)
+    if action in EXPORTS:
+        return _export(s, ctx, EXPORTS[action], ids)
     return render_list(s, ctx, notice=_run_bulk(s, ctx, action, ids), fragment=True)
+
+
+def _export(s: Screen, ctx: ListContext, route: str, ids: list[int]) -> Response:
+    """Send the browser to the download: the view's filter, sort and columns, only these ids.
+    The export route checks the export right again (in the service) and logs the export."""
+    if not ctx.access.allows(ctx.entity.name, "export"):
+        notice = s.t("You may not export this module")
+        return render_list(s, ctx, notice=notice, status=403, fragment=True)
+    pairs = [*ctx.state.pairs(), ("ids", ",".join(str(i) for i in ids))]
+    return s.redirect(f"{ctx.path}/{route}?{urlencode(pairs, quote_via=quote)}")
 
 
 def _run_bulk(s: Screen, ctx: ListContext, action: str, ids: list[int]) -> str:

@@ -50,9 +50,7 @@ def dashboard(s: Screen) -> Response:
     for contributed in platform.pm.hook.dashboard_panels(platform=platform, actor=s.actor):
         panels.extend(contributed or [])
     panels.sort(key=lambda panel: panel.get("position", 50))
-    return s.render(
-        "home.html", figures=figures, tasks=tasks, followups=followups, panels=panels
-    )
+    return s.render("home.html", figures=figures, tasks=tasks, followups=followups, panels=panels)
 
 
 def _filter_query(op: str) -> str:

@@ -359,7 +359,13 @@ def export(s: Screen) -> Response:
         only = {"field": "id", "op": "in", "value": ids}
         filters = {"and": [filters, only]} if filters else only
     return csv_response(
-        s.platform, s.actor, ctx.entity, s.locale, ctx.columns, filters, ctx.state.sort,
+        s.platform,
+        s.actor,
+        ctx.entity,
+        s.locale,
+        ctx.columns,
+        filters,
+        ctx.state.sort,
         search=ctx.state.q or None,
     )
 

