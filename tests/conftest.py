@@ -41,13 +41,21 @@ class TestDatabase:
             self.schema = None
         self._databases: list[Database] = []
         self.key_file = tmp_path / "encryption.keys"  # every process of a test shares one key
+        self.backup_dir = tmp_path / "backups"  # never the checkout's var/backups
+        self.imports_dir = tmp_path / "imports"
 
     @property
     def dialect(self) -> str:
         return "postgresql" if PG_URL else "sqlite"
 
     def env(self) -> dict[str, str]:
-        env = {"GUANXI_DATABASE_URL": self.url, "GUANXI_ENCRYPTION_KEY_FILE": str(self.key_file)}
+        env = {
+            "GUANXI_DATABASE_URL": self.url,
+            "GUANXI_ENCRYPTION_KEY_FILE": str(self.key_file),
+            "GUANXI_BACKUP_DIR": str(self.backup_dir),
+            "GUANXI_BACKUP_DAILY": "0",  # a test server must not write daily archives
+            "GUANXI_IMPORTS_DIR": str(self.imports_dir),
+        }
         if self.schema:
             env["GUANXI_DATABASE_SCHEMA"] = self.schema
         return env

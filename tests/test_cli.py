@@ -162,6 +162,9 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
         "guanxi.defaults.webforms": "find_duplicate, register_jobs, register_routes",
         "guanxi.defaults.duplicates": "find_duplicate, record_stored, register_jobs, "
         "register_routes, startup, validate_record",
+        "guanxi.defaults.imports": "menu_items, register_jobs, register_routes",
+        "guanxi.defaults.backups": "register_jobs",
+        "guanxi.defaults.reports": "menu_items, register_routes",
     }
 
 
@@ -430,7 +433,9 @@ def test_serve_demo_creates_an_admin_with_a_one_time_password(
         ).groups()
         assert username == "admin"
         home = sign_in(browser(), base, username, password)
-        assert re.search(r'<div class="figure">2</div>\s*<div class="figure-label">客户</div>', home)
+        assert re.search(
+            r'<div class="figure">2</div>\s*<div class="figure-label">客户</div>', home
+        )
     finally:
         server.terminate()
         server.communicate(timeout=30)

@@ -25,6 +25,7 @@ DEFAULT_PLUGINS = (
     "guanxi.defaults.duplicates",
     "guanxi.defaults.imports",
     "guanxi.defaults.backups",
+    "guanxi.defaults.reports",
 )
 
 
