@@ -30,4 +30,6 @@ def test_health_and_home_page_show_module_counts(make_platform, system):
         )
         assert home.status_code == 200 and home.url.path == "/"
         assert 'data-module="customer"' in home.text  # UI-01: the module is in the navigation
-        assert re.search(r'<div class="figure">1</div>\s*<div class="figure-label">客户</div>', home.text)
+        assert re.search(
+            r'<div class="figure">1</div>\s*<div class="figure-label">客户</div>', home.text
+        )

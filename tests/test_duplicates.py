@@ -65,7 +65,9 @@ def test_warn_rule_lets_the_user_confirm_and_audits_the_choice(
         system, "customer", customer_data(name="华为技术（中国）有限公司"), confirm_duplicates=True
     )
     with platform.db.read() as connection:
-        row = connection.execute(sa.select(audit).where(audit.c.kind == "duplicate_confirmed")).one()
+        row = connection.execute(
+            sa.select(audit).where(audit.c.kind == "duplicate_confirmed")
+        ).one()
     assert row.target == f"customer:{created['id']}"
     assert row.changes["matches"][0]["id"] == first["id"]
 
@@ -75,13 +77,17 @@ def test_block_rule_on_an_encrypted_mobile_refuses_and_confirming_does_not_help(
 ) -> None:
     rule(platform, name="手机号", entity="customer", action="block",
          fields=[{"field": "mobile", "method": "exact"}])  # fmt: skip
-    first = platform.records.create(system, "customer", customer_data(name="甲", mobile="13911112222"))
+    first = platform.records.create(
+        system, "customer", customer_data(name="甲", mobile="13911112222")
+    )
     for kwargs in ({}, {"confirm_duplicates": True}):
         failure = refused(platform, customer_data(name="乙", mobile="+86 139-1111-2222"), **kwargs)
         assert [e.code for e in failure.errors] == ["duplicate"]
         assert failure.errors[0].field == "mobile"
     # editing another field of a record is not blocked; moving onto the number is
-    second = platform.records.create(system, "customer", customer_data(name="丙", mobile="13900000000"))
+    second = platform.records.create(
+        system, "customer", customer_data(name="丙", mobile="13900000000")
+    )
     platform.records.update(system, "customer", first["id"], {"remarks": "老客户"},
                             version=first["version"])  # fmt: skip
     with pytest.raises(ValidationFailed):

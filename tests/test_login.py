@@ -180,7 +180,8 @@ def test_five_failures_lock_the_account_even_against_the_right_password(
         f"Too many failed logins: the account is locked, try again after {local}"
     )
     assert (
-        locked.value.message.render("zh-CN") == f"登录失败次数过多，账号已锁定，请于 {local} 之后再试"
+        locked.value.message.render("zh-CN")
+        == f"登录失败次数过多，账号已锁定，请于 {local} 之后再试"
     )
     fake_clock.advance(minutes=14)
     with pytest.raises(AccountLocked):

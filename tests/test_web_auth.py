@@ -268,7 +268,9 @@ def test_home_counts_records_for_the_logged_in_user(platform: Guanxi, client: Te
     log_in(client)
     home = client.get("/")
     assert home.status_code == 200
-    assert re.search(r'<div class="figure">1</div>\s*<div class="figure-label">客户</div>', home.text)
+    assert re.search(
+        r'<div class="figure">1</div>\s*<div class="figure-label">客户</div>', home.text
+    )
     assert '<summary title="boss">老板</summary>' in home.text
 
 
@@ -285,7 +287,9 @@ def test_modules_a_user_may_not_view_are_not_listed(
     log_in(client, "marketer")
     home = client.get("/?lang=en")
     assert home.status_code == 200
-    assert re.search(r'<div class="figure">1</div>\s*<div class="figure-label">Customer</div>', home.text)
+    assert re.search(
+        r'<div class="figure">1</div>\s*<div class="figure-label">Customer</div>', home.text
+    )
     assert 'data-module="contact"' in home.text
     assert 'data-module="followup"' not in home.text and 'data-module="task"' not in home.text
     client.cookies.clear()

@@ -81,8 +81,10 @@ def entries(db: Database, actor: Actor, *, unread_only: bool = False) -> list[di
         rows = connection.execute(
             sa.select(notification)
             .where(where)
-            .order_by(sa.func.coalesce(notification.c.due_at, notification.c.created_at).desc(),
-                      notification.c.id.desc())
+            .order_by(
+                sa.func.coalesce(notification.c.due_at, notification.c.created_at).desc(),
+                notification.c.id.desc(),
+            )
             .limit(PAGE_SIZE)
         )
         return [dict(row) for row in rows.mappings()]

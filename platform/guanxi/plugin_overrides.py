@@ -119,9 +119,7 @@ def save_plugin(
         bump_version(connection)  # every worker re-applies on/off on its next request
 
 
-def with_stored_choices(
-    db: Any, config: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+def with_stored_choices(db: Any, config: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """plugins.toml's configuration with the admin's stored settings laid over it, read once at
     start-up (settings are validated when the plugin registers). The admin's on/off switch is
     not applied here: a switched-off plugin is still loaded, so the modules it adds exist in
@@ -177,7 +175,9 @@ class PluginSwitch:
                 return
         stored = {
             row.name: row.enabled
-            for row in connection.execute(sa.select(plugin_setting.c.name, plugin_setting.c.enabled))
+            for row in connection.execute(
+                sa.select(plugin_setting.c.name, plugin_setting.c.enabled)
+            )
         }
         for name, at_start in self.started_enabled.items():
             wanted = stored.get(name)

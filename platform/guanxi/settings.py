@@ -110,7 +110,9 @@ class Settings:
             "log_format": _choice("GUANXI_LOG_FORMAT", ("json", "text"), "json"),
             "metrics_public": _flag("GUANXI_METRICS_PUBLIC", False),
             "encryption_key": os.environ.get("GUANXI_ENCRYPTION_KEY") or None,
-            "encryption_key_file": _default_path("GUANXI_ENCRYPTION_KEY_FILE", "var/encryption.keys"),
+            "encryption_key_file": _default_path(
+                "GUANXI_ENCRYPTION_KEY_FILE", "var/encryption.keys"
+            ),
             "backup_dir": _default_path("GUANXI_BACKUP_DIR", "var/backups"),
             "backup_keep_days": _positive_int("GUANXI_BACKUP_KEEP_DAYS", 14),
             "backup_daily": _flag("GUANXI_BACKUP_DAILY", True),

@@ -54,7 +54,6 @@ def in_ci() -> bool:
 # -- the server -----------------------------------------------------------------------------
 
 
-
 @dataclass
 class LiveServer:
     """`guanxi serve` on this test's database; arrange data in-process with .platform()."""

@@ -18,7 +18,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(env: dict[str, str], workdir: Path, log_name: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+def start(
+    env: dict[str, str], workdir: Path, log_name: str
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     """One worker on 127.0.0.1:<free port>; its output goes to workdir/log_name (a file, not a
     pipe: a full pipe would stall the server). Returns (process, base URL, log path)."""
     port = free_port()

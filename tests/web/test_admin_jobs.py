@@ -21,7 +21,7 @@ def test_admin_sees_jobs_runs_and_can_run_one_now(web_platform: Any, org: Any, l
     [outcome] = web_platform.jobs.run_due(worker="test")
     assert (outcome.job, outcome.status) == ("purge_logs", "ok")
     shown = admin.get(queued.headers["location"])
-    assert shown.text.count('data-run=') == 2  # filtered to purge_logs: two runs
+    assert shown.text.count("data-run=") == 2  # filtered to purge_logs: two runs
     with web_platform.db.read() as connection:
         kinds = [row.kind for row in connection.execute(audit.select())]
     assert "job" in kinds

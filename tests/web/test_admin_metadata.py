@@ -251,7 +251,9 @@ def test_tag_group_and_tag_are_added(org, login, web_platform):
     # Relabel and recolour, then remove: records lose the tag with it (CORE-07, UI-09).
     customer = org.customers["east"]
     version = org.version("customer", customer)
-    web_platform.records.update(org.admin, "customer", customer, {"tags": ["auto"]}, version=version)
+    web_platform.records.update(
+        org.admin, "customer", customer, {"tags": ["auto"]}, version=version
+    )
     changed = admin.post(
         CUSTOMER + "/tags/items/auto",
         {"label_zh": "汽车行业", "label_en": "Cars", "color": "#2ea121"},

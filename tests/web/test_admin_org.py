@@ -84,8 +84,10 @@ def test_create_user_errors_name_the_field_and_store_nothing(org, login, web_pla
     taken = admin.post("/admin/users/new", {"username": "rep_east", "display_name": "x",
                                              "password": PASSWORD})  # fmt: skip
     assert taken.status_code == 400 and 'id="err-username"' in taken.text
-    bad = admin.post("/admin/users/new", {"username": "ok_user", "display_name": "x",
-                                           "department_id": "abc", "password": PASSWORD})
+    bad = admin.post(
+        "/admin/users/new",
+        {"username": "ok_user", "display_name": "x", "department_id": "abc", "password": PASSWORD},
+    )
     assert bad.status_code == 422 and 'id="err-department_id"' in bad.text
     assert "ok_user" not in admin.get("/admin/users").text
 
@@ -105,10 +107,17 @@ def test_edit_user_attributes_roles_and_deactivate(org, login, web_platform):
     actor = org.actor("rep_north")
     assert actor.roles == {"marketer"} and actor.attributes == {"region": "west", "level": "3"}
     assert actor.locale == "en"
-    off = admin.post(f"/admin/users/{user_id}", {
-        "display_name": "赵北2", "department_id": "", "locale": "en", "roles": ["marketer"],
-        "attr_key": ["region"], "attr_value": ["west"],
-    })  # fmt: skip  ("active" unchecked)
+    off = admin.post(
+        f"/admin/users/{user_id}",
+        {
+            "display_name": "赵北2",
+            "department_id": "",
+            "locale": "en",
+            "roles": ["marketer"],
+            "attr_key": ["region"],
+            "attr_value": ["west"],
+        },
+    )  # fmt: skip  ("active" unchecked)
     assert off.status_code == 303
     with pytest.raises(NotFound):  # an inactive user acts as nobody
         org.actor("rep_north")
@@ -135,8 +144,9 @@ def test_department_tree_create_and_move_cycle_refused(org, login, web_platform)
     admin.post("/me/locale", {"locale": "en", "next": "/"})
     page = admin.get("/admin/departments")
     assert page.status_code == 200 and "上海组" in page.text
-    created = admin.post("/admin/departments", {"name": "华南销售部",
-                                                "parent_id": str(org.departments["sales"])})
+    created = admin.post(
+        "/admin/departments", {"name": "华南销售部", "parent_id": str(org.departments["sales"])}
+    )
     assert created.status_code == 303
     assert any(d["name"] == "华南销售部" for d in _departments(web_platform))
     cycle = admin.post(f"/admin/departments/{org.departments['sales']}/move",
@@ -254,8 +264,9 @@ def test_plugin_settings_validation_errors_shown_per_field(org, login, web_platf
     assert 'id="err-s-demo_settings-greeting"' in bad.text
     assert 'id="err-s-demo_settings-limit"' in bad.text
     assert effective_settings(web_platform, "demo_settings") == {"greeting": "hi"}
-    typed = admin.post("/admin/plugins/demo_settings", {"settings_shown": "1",
-                                                        "setting.limit": "many"})
+    typed = admin.post(
+        "/admin/plugins/demo_settings", {"settings_shown": "1", "setting.limit": "many"}
+    )
     assert typed.status_code == 422 and 'id="err-s-demo_settings-limit"' in typed.text
     good = admin.post("/admin/plugins/demo_settings", {
         "settings_shown": "1", "setting.greeting": "您好", "setting.limit": "3",
@@ -263,7 +274,11 @@ def test_plugin_settings_validation_errors_shown_per_field(org, login, web_platf
     })  # fmt: skip
     assert good.status_code == 303
     assert effective_settings(web_platform, "demo_settings") == {
-        "greeting": "您好", "limit": 3, "mode": "slow", "loud": True}
+        "greeting": "您好",
+        "limit": 3,
+        "mode": "slow",
+        "loud": True,
+    }
     assert admin.post("/admin/plugins/no_such_plugin", {}).status_code == 404
 
 
@@ -333,8 +348,10 @@ def test_admin_posts_without_csrf_token_are_refused(org, login, web_platform):
 def test_display_names_are_escaped(org, login, web_platform):
     """A display name is data, never markup."""
     admin = login("admin")
-    answer = admin.post("/admin/users/new", {"username": "xss", "password": PASSWORD,
-                                             "display_name": "<script>alert(1)</script>"})
+    answer = admin.post(
+        "/admin/users/new",
+        {"username": "xss", "password": PASSWORD, "display_name": "<script>alert(1)</script>"},
+    )
     assert answer.status_code == 303
     admin.post("/admin/teams", {"name": "<b>组</b>"})
     for url in ("/admin/users", f"/admin/users/{org.actor('xss').user_id}", "/admin/teams"):
@@ -347,4 +364,3 @@ def _departments(platform: Any) -> list[dict[str, Any]]:
     from guanxi.auth import identity
 
     return identity.list_departments(platform.db)
-

@@ -59,11 +59,16 @@ def test_password_change_checks_the_current_password_and_ends_sessions(org, logi
 def test_notification_centre_shows_due_reminders_and_marks_them_read(org, login, web_platform):
     user_id = org.users["rep_east"]
     with web_platform.db.unit_of_work() as connection:
-        notifications.notify(connection, user_id, "reminder", {"zh-CN": "回访东海重工", "en": "Call back"},
-                             link="/r/customer/1")
+        notifications.notify(
+            connection,
+            user_id,
+            "reminder",
+            {"zh-CN": "回访东海重工", "en": "Call back"},
+            link="/r/customer/1",
+        )
     rep = login("rep_east")
     home = rep.get("/")
-    assert 'data-unread>1<' in home.text
+    assert "data-unread>1<" in home.text
     centre = rep.get("/notifications")
     assert "回访东海重工" in centre.text
     notification_id = notifications.entries(web_platform.db, org.actor("rep_east"))[0]["id"]
@@ -84,7 +89,7 @@ def test_picker_offers_only_records_in_the_users_scope(org, login):
     assert "王东" in users.text
 
 
-PLUGIN_MODULE = '''
+PLUGIN_MODULE = """
 from guanxi.hookspecs import hookimpl
 from guanxi.web.screen import screen
 from starlette.routing import Route
@@ -117,7 +122,7 @@ def dashboard_panels(platform, actor):
     count = platform.records.count(actor, "customer").value
     return [{"title": {"zh-CN": "公海", "en": "Pool"},
              "figures": [{"label": {"zh-CN": "我的客户", "en": "Mine"}, "value": count}]}]
-'''
+"""
 
 
 def test_plugins_add_menu_entries_screens_actions_and_panels(
@@ -164,9 +169,14 @@ def test_plugins_add_menu_entries_screens_actions_and_panels(
             assert 'href="/plugins/hello"' in home.text and "问候" in home.text
             assert "公海" in home.text  # the dashboard panel
             screen_page = rep.get("/plugins/hello?lang=en")
-            assert screen_page.status_code == 200 and '<p id="greeting">Hello</p>' in screen_page.text
+            assert (
+                screen_page.status_code == 200 and '<p id="greeting">Hello</p>' in screen_page.text
+            )
             detail = rep.get(f"/r/customer/{org.customers['east']}")
-            assert "移入公海" in detail.text and f"/plugins/pool/{org.customers['east']}" in detail.text
+            assert (
+                "移入公海" in detail.text
+                and f"/plugins/pool/{org.customers['east']}" in detail.text
+            )
             # UI-09: an admin switches the plugin off: its entry, panel and screen go at once.
             from guanxi.plugin_overrides import save_plugin
 

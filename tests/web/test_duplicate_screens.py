@@ -52,7 +52,8 @@ def test_owner_rule_offers_a_share_request_that_notifies_the_owner(org, login, w
     assert asked.status_code == 200 and "data-share-sent" in asked.text
     with platform.db.read() as connection:
         sent = connection.execute(
-            sa.select(notification.c.user_id, notification.c.link)
-            .where(notification.c.kind == "share_request")
+            sa.select(notification.c.user_id, notification.c.link).where(
+                notification.c.kind == "share_request"
+            )
         ).all()
     assert sent == [(org.users["rep_east"], f"/r/customer/{first['id']}")]

@@ -24,7 +24,7 @@ def test_board_shows_a_column_per_stage_with_counts_and_cards(org, login):
     assert stages == ["potential", "intention", "negotiating", "deal", "lost"]
     assert "东海重工" in page.text and "北辰机电" not in page.text
     potential = page.text.split('data-stage="potential"')[1].split("</header>")[0]
-    assert "<span class=\"col-count\" data-count>1</span>" in potential
+    assert '<span class="col-count" data-count>1</span>' in potential
     assert 'src="/static/js/kanban.js"' in page.text
     assert 'name="to"' in page.text  # the keyboard fallback
 

@@ -597,7 +597,8 @@ def test_one_detail_view_with_its_fragments_is_one_access_log_row(org, login, we
     for fragment in ("/related/contact/customer", "/timeline", "/field/title"):
         assert rep.htmx_get(base + fragment).status_code == 200, fragment
     views = [
-        e for e in access_log.entries(web_platform.db, entity="customer", record_id=customer)
+        e
+        for e in access_log.entries(web_platform.db, entity="customer", record_id=customer)
         if e["action"] == "view"
     ]
     assert len(views) == 1 and views[0]["username"] == "rep_east"

@@ -135,8 +135,11 @@ def test_contact_timeline_links_the_followup_to_contact_and_customer(org, login,
     url = f"/r/contact/{org.contacts['east']}"
     form = rep.htmx_get(url + "/timeline")
     assert 'data-form="followup"' in form.text and 'data-form="note"' not in form.text
-    answer = rep.post(url + "/followups", {"method": "phone", "content": "联系人电话",
-                                           "_fields": ["method", "content"]}, htmx=True)
+    answer = rep.post(
+        url + "/followups",
+        {"method": "phone", "content": "联系人电话", "_fields": ["method", "content"]},
+        htmx=True,
+    )
     assert answer.status_code == 200 and "联系人电话" in answer.text
     row = web_platform.records.query(
         Actor.system(), "followup", {"field": "content", "op": "contains", "value": "联系人电话"}

@@ -35,8 +35,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             print(f"queued {args.name} as task {task_id}")
             if args.wait:
                 for outcome in platform.jobs.run_due(worker="cli"):
-                    print(f"  {outcome.job} task {outcome.task_id}: {outcome.status}"
-                          + (f" ({outcome.error})" if outcome.error else ""))
+                    print(
+                        f"  {outcome.job} task {outcome.task_id}: {outcome.status}"
+                        + (f" ({outcome.error})" if outcome.error else "")
+                    )
             return 0
         if args.jobs_command == "runs":
             for run in platform.jobs.runs(args.name, limit=args.limit):
