@@ -70,3 +70,44 @@ def test_dry_run_checks_everything_and_writes_nothing(platform: Guanxi, system: 
     assert [e.field for e in outcomes[1].errors] == ["email"]
     assert calls == [2]
     assert count(platform, "e_customer") == 0 and count(platform, "gx_history") == 0
+
+
+def test_two_rows_of_one_batch_sharing_a_unique_value_refuse_only_the_second(
+    platform: Guanxi, system: Actor
+) -> None:  # DATA-09: the multi-row INSERT fails, the batch is redone row by row
+    platform.admin.add_field(system, "customer", "tax_no", "text", "税号", unique=True)
+    rows = [
+        customer_data(name="甲公司", cf_tax_no="91310000MA1"),
+        customer_data(name="乙公司", cf_tax_no="91310000MA2"),
+        customer_data(name="丙公司", cf_tax_no="91310000MA1"),
+    ]
+    outcomes = platform.records.create_many(system, "customer", rows)
+    assert outcomes[0].record_id and outcomes[1].record_id and outcomes[2].record_id is None
+    assert [e.field for e in outcomes[2].errors] == ["cf_tax_no"]
+    assert count(platform, "e_customer") == 2 and count(platform, "gx_history") == 2
+    created = [platform.records.get(system, "customer", o.record_id) for o in outcomes[:2]]
+    assert [c["name"] for c in created] == ["甲公司", "乙公司"]
+
+
+def test_numbers_of_a_batch_follow_the_rows_and_leave_no_gap(
+    platform: Guanxi, system: Actor
+) -> None:  # CORE-09: a block of numbers is reserved per batch; what is left goes back
+    rows = [customer_data(name=f"公司{n}") for n in range(5)]
+    rows[1]["name"] = ""  # refused: draws no number
+    outcomes = platform.records.create_many(system, "customer", rows)
+    numbers = [
+        platform.records.get(system, "customer", o.record_id)["number"]
+        for o in outcomes
+        if o.record_id
+    ]
+    names = [
+        platform.records.get(system, "customer", o.record_id)["name"]
+        for o in outcomes
+        if o.record_id
+    ]
+    assert names == ["公司0", "公司2", "公司3", "公司4"]
+    following = platform.records.create(system, "customer", customer_data(name="之后"))
+    sequence = [
+        int("".join(ch for ch in n if ch.isdigit())) for n in [*numbers, following["number"]]
+    ]
+    assert sequence == list(range(sequence[0], sequence[0] + 5))

@@ -7,7 +7,9 @@ validation, permissions, numbering and history cannot be bypassed by a screen or
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from functools import lru_cache
@@ -34,7 +36,7 @@ from guanxi.meta.entity import EntityDef
 from guanxi.meta.registry import Snapshot
 from guanxi.reads import RecordReader
 from guanxi.record_checks import IGNORED_INPUT, WRITABLE_SYSTEM, RecordChecks
-from guanxi.store import numbering, tagging
+from guanxi.store import grouped, numbering, tagging
 from guanxi.store.system_tables import user
 
 if TYPE_CHECKING:
@@ -57,10 +59,75 @@ def _insert_statement(table: sa.Table) -> sa.Insert:
     return sa.insert(table).returning(table.c.id)
 
 
+@lru_cache(maxsize=256)
+def _insert_many_statement(table: sa.Table) -> sa.Insert:
+    # RETURNING the number (unique within the batch) ties each id to its row without
+    # sort_by_parameter_order, which makes SQLite fall back to one INSERT per row.
+    return sa.insert(table).returning(table.c.id, table.c.number)
+
+
+@dataclass
+class _Prepared:
+    """A create that passed its checks and waits for its INSERT."""
+
+    record: dict[str, Any]
+    confirmed: tuple[FieldError, ...]
+    check_scope: bool  # the edit scope needs the stored row to decide
+
+
+@dataclass
+class _Batch:
+    """The transaction service calls join inside `RecordService.batch()`, and their events."""
+
+    connection: Connection
+    events: list[RecordEvent]
+
+
+_BATCH: ContextVar[_Batch | None] = ContextVar("guanxi_records_batch", default=None)
+RESERVED_OPS = frozenset({"create", "copy", "update", "delete", "lock", "unlock"})
+
+
 class RecordService(RecordReader):
     def __init__(self, platform: Guanxi) -> None:
         super().__init__(platform)
         self.checks = RecordChecks(platform, self._tag_fields, self._visible_record)
+
+    # -- several writes, one transaction -------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[Connection]:
+        """Run several service calls in ONE transaction (a merge re-links, deletes, updates).
+        Each call inside still validates, checks permissions and writes its history, in a
+        savepoint of this transaction; an error that leaves the block rolls every write back,
+        and the calls' events fire only once it commits. Yields the connection for the
+        caller's own rows (a log) that must commit with them. Does not nest; `create_many`
+        keeps its own transaction and must not be called inside."""
+        if _BATCH.get() is not None:
+            raise RuntimeError("records.batch() does not nest")
+        events: list[RecordEvent] = []
+        with self.db.unit_of_work() as connection:
+            token = _BATCH.set(_Batch(connection, events))
+            try:
+                yield connection
+            finally:
+                _BATCH.reset(token)
+        self._fire(events)
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One call's transaction: its own, or a savepoint of the open batch."""
+        current = _BATCH.get()
+        if current is None:
+            with self.db.unit_of_work() as connection:
+                yield connection
+            return
+        with current.connection.begin_nested():
+            yield current.connection
+
+    def _reading(self) -> AbstractContextManager[Connection]:
+        """A read before a write: inside a batch it sees what the batch wrote so far."""
+        current = _BATCH.get()
+        return nullcontext(current.connection) if current is not None else self.db.read()
 
     # -- create ----------------------------------------------------------------------------
 
@@ -86,7 +153,7 @@ class RecordService(RecordReader):
         op: str,
         confirm_duplicates: bool = False,
     ) -> dict[str, Any]:
-        with self.db.unit_of_work() as connection:
+        with self._write() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "create")
             mask = access.mask(entity)
             event = self._create_in(
@@ -110,35 +177,100 @@ class RecordService(RecordReader):
         `within(connection, outcomes)` runs in that transaction before commit, so progress
         kept by the caller commits with the rows (a crash loses both or neither). With
         `dry_run`, everything is checked and rolled back; `within` then runs on its own."""
-        outcomes: list[RowOutcome] = []
+        outcomes: dict[int, RowOutcome] = {}
         events: list[RecordEvent] = []
         with self.db.unit_of_work() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "create")
-            for index, data in enumerate(rows):
-                savepoint = connection.begin_nested()
-                try:
-                    event = self._create_in(
-                        connection, snapshot, entity, access, data, None, "create",
-                        confirm_duplicates,
-                    )  # fmt: skip
-                except (ValidationFailed, PermissionDenied) as refused:
-                    savepoint.rollback()
-                    outcomes.append(RowOutcome(index, None, refused.errors))
-                    continue
-                savepoint.commit()
-                events.append(event)
-                outcomes.append(RowOutcome(index, event.record_id, []))
+            with (
+                self._number_block(connection, entity, len(rows)) as numbers,
+                grouped.grouped(connection) as group,  # history, keys: one executemany each
+            ):
+                ready: dict[int, _Prepared] = {}
+                for index, data in enumerate(rows):
+                    try:
+                        ready[index] = self._prepare_create(
+                            connection, snapshot, entity, access, data, None, "create",
+                            confirm_duplicates,
+                        )  # fmt: skip
+                    except (ValidationFailed, PermissionDenied) as refused:
+                        outcomes[index] = RowOutcome(index, None, refused.errors)
+                for index, event, errors in self._insert_ready(
+                    connection, snapshot, entity, access, ready, group, numbers
+                ):
+                    outcomes[index] = RowOutcome(index, event.record_id if event else None, errors)
+                    if event is not None:
+                        events.append(event)
+            ordered = [outcomes[index] for index in sorted(outcomes)]
             if dry_run:
                 connection.rollback()
             elif within is not None:
-                within(connection, outcomes)
+                within(connection, ordered)
         if dry_run:
             if within is not None:
                 with self.db.unit_of_work() as connection:
-                    within(connection, outcomes)
-            return outcomes
+                    within(connection, ordered)
+            return ordered
         self._after_commit(events)
-        return outcomes
+        return ordered
+
+    def _insert_ready(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        access: Access,
+        ready: dict[int, _Prepared],
+        group: grouped.Group,
+        numbers: numbering.Block | None,
+    ) -> list[tuple[int, RecordEvent | None, list[FieldError]]]:
+        """Checked rows written with one multi-row INSERT; if that fails (two rows of the batch
+        share a unique value, a scope only the stored row can decide refuses one), the batch
+        is undone and written row by row, each in its own savepoint, to find the row at fault."""
+        actor = access.actor
+        savepoint, mark = connection.begin_nested(), group.mark()
+        position = numbers.position() if numbers else None
+        try:
+            events = self._insert_batch(connection, snapshot, entity, actor, list(ready.values()))
+            for prepared, event in zip(ready.values(), events, strict=True):
+                if prepared.check_scope:
+                    self._check_in_scope(
+                        connection, snapshot, entity, access, event.record_id, prepared.record
+                    )
+        except (ValidationFailed, PermissionDenied):
+            savepoint.rollback()
+            group.rewind(mark)
+            if numbers and position is not None:
+                numbers.rewind(position)
+        else:
+            savepoint.commit()
+            return [(index, event, []) for index, event in zip(ready, events, strict=True)]
+        written: list[tuple[int, RecordEvent | None, list[FieldError]]] = []
+        for index, prepared in ready.items():
+            savepoint, mark = connection.begin_nested(), group.mark()
+            try:
+                event = self._insert_prepared(connection, snapshot, entity, access, prepared, None)
+            except (ValidationFailed, PermissionDenied) as refused:
+                savepoint.rollback()
+                group.rewind(mark)
+                written.append((index, None, refused.errors))
+                continue
+            savepoint.commit()
+            written.append((index, event, []))
+        return written
+
+    @staticmethod
+    def _number_block(
+        connection: Connection, entity: EntityDef, count: int
+    ) -> AbstractContextManager[numbering.Block | None]:
+        """Record numbers for a batch reserved with one statement (see numbering.block)."""
+        number_field = entity.get_field("number")
+        if number_field is None:
+            return nullcontext()
+        number_format = number_field.number_format or entity.number_format
+        name = numbering.sequence_name(
+            entity.name, "number", number_format, clock.to_local(clock.now_utc())
+        )
+        return numbering.block(connection, name, count)
 
     def _create_in(
         self,
@@ -151,6 +283,24 @@ class RecordService(RecordReader):
         op: str,
         confirm_duplicates: bool,
     ) -> RecordEvent:
+        prepared = self._prepare_create(
+            connection, snapshot, entity, access, data, reason, op, confirm_duplicates
+        )
+        return self._insert_prepared(connection, snapshot, entity, access, prepared, reason)
+
+    def _prepare_create(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        access: Access,
+        data: Mapping[str, Any],
+        reason: str | None,
+        op: str,
+        confirm_duplicates: bool,
+    ) -> _Prepared:
+        """Everything a create checks before it writes: parse, defaults, hooks, validation,
+        the assign right and, when the values decide it, the edit scope."""
         actor = access.actor
         record, errors = self.checks.parse_input(entity, data, access.mask(entity))
         given_owner = "owner_id" in record
@@ -172,9 +322,32 @@ class RecordService(RecordReader):
             (record.get("owner_id"), record.get("department_id")),
             (actor.user_id, actor.department_id),
         )
-        event = self._insert(connection, snapshot, entity, record, actor, reason, confirmed)
+        check_scope = False
         if not assigned:
-            self._check_in_scope(connection, snapshot, entity, access, event.record_id, record)
+            decided = access.record_in_scope(connection, snapshot, entity, record, "edit")
+            if decided is False:
+                raise PermissionDenied(
+                    _("The record would be outside the records you may edit"), code="out_of_scope"
+                )
+            check_scope = decided is None  # only the stored row can tell
+        return _Prepared(record, confirmed, check_scope)
+
+    def _insert_prepared(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        access: Access,
+        prepared: _Prepared,
+        reason: str | None,
+    ) -> RecordEvent:
+        event = self._insert(
+            connection, snapshot, entity, prepared.record, access.actor, reason, prepared.confirmed
+        )
+        if prepared.check_scope:
+            self._check_in_scope(
+                connection, snapshot, entity, access, event.record_id, prepared.record
+            )
         return event
 
     @staticmethod
@@ -260,6 +433,47 @@ class RecordService(RecordReader):
     ) -> RecordEvent:
         now = clock.now_utc()
         table = snapshot.tables[entity.name]
+        row = self._new_row(connection, table, entity, record, actor, now)
+        try:
+            record_id = connection.execute(_insert_statement(table), row).scalar_one()
+        except IntegrityError as error:
+            raise self.checks.integrity_error(entity, error) from None
+        return self._stored(connection, entity, record, row, record_id, actor, reason, confirmed)
+
+    def _insert_batch(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        actor: Actor,
+        batch: list[_Prepared],
+    ) -> list[RecordEvent]:
+        """Many rows, multi-row INSERT ... RETURNING (SQLAlchemy's insertmanyvalues)."""
+        if not batch:
+            return []
+        now = clock.now_utc()
+        table = snapshot.tables[entity.name]
+        rows = [self._new_row(connection, table, entity, p.record, actor, now) for p in batch]
+        try:
+            returned = connection.execute(_insert_many_statement(table), rows).all()
+        except IntegrityError as error:
+            raise self.checks.integrity_error(entity, error) from None
+        id_of_number = {number: record_id for record_id, number in returned}
+        ids = [id_of_number[row["number"]] for row in rows]
+        return [
+            self._stored(connection, entity, p.record, row, record_id, actor, None, p.confirmed)
+            for p, row, record_id in zip(batch, rows, ids, strict=True)
+        ]
+
+    def _new_row(
+        self,
+        connection: Connection,
+        table: sa.Table,
+        entity: EntityDef,
+        record: dict[str, Any],
+        actor: Actor,
+        now: Any,
+    ) -> dict[str, Any]:
         number_field = entity.field("number")
         number_format = number_field.number_format or entity.number_format
         # Every column, NULL where absent: one statement shape, so SQLAlchemy compiles the
@@ -277,10 +491,20 @@ class RecordService(RecordReader):
             locked=False,
         )
         fill_blind_indexes(table, row)
-        try:
-            record_id = connection.execute(_insert_statement(table), row).scalar_one()
-        except IntegrityError as error:
-            raise self.checks.integrity_error(entity, error) from None
+        return row
+
+    def _stored(
+        self,
+        connection: Connection,
+        entity: EntityDef,
+        record: dict[str, Any],
+        row: dict[str, Any],
+        record_id: int,
+        actor: Actor,
+        reason: str | None,
+        confirmed: tuple[FieldError, ...],
+    ) -> RecordEvent:
+        """After the INSERT: tags, the event, and the record_stored hooks (history, keys...)."""
         stored = {**row, "id": record_id}
         for field in self._tag_fields(entity):
             codes = record.get(field.key) or []
@@ -294,8 +518,8 @@ class RecordService(RecordReader):
             if v not in (None, [], "") and k not in IGNORED_INPUT
         }
         event = RecordEvent(
-            entity.name, "create", record_id, actor, now, present, None, changes, reason,
-            confirmed=confirmed,
+            entity.name, "create", record_id, actor, row["created_at"], present, None, changes,
+            reason, confirmed=confirmed,
         )  # fmt: skip
         self.pm.hook.record_stored(
             platform=self.platform, connection=connection, entity=entity, event=event
@@ -318,7 +542,7 @@ class RecordService(RecordReader):
     ) -> dict[str, Any]:
         """Apply `changes` if `version` is still current; a stale version raises ConflictError."""
         field_reasons = dict(field_reasons or {})
-        with self.db.unit_of_work() as connection:
+        with self._write() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "edit")
             mask = access.mask(entity)
             old = self._fetch(
@@ -452,7 +676,7 @@ class RecordService(RecordReader):
     def _set_locked(
         self, actor: Actor, entity_name: str, record_id: int, locked: bool, reason: str | None
     ) -> dict[str, Any]:
-        with self.db.unit_of_work() as connection:
+        with self._write() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "edit")
             mask = access.mask(entity)
             old = self._fetch(
@@ -486,7 +710,7 @@ class RecordService(RecordReader):
         overrides: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A new record from an existing one (DATA-04): unique and numbered values are not copied."""
-        with self.db.read() as connection:
+        with self._reading() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "view")
             source = self._fetch(connection, snapshot, entity, record_id, access, "view")
         writable = access.mask(entity).writable
@@ -512,7 +736,7 @@ class RecordService(RecordReader):
     ) -> str:
         """Delete a record; a plugin (recycle bin, approval) may take over. Returns the outcome.
         With `version`, a record saved by someone else since raises ConflictError instead."""
-        with self.db.read() as connection:
+        with self._reading() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "delete")
             record = self._fetch(connection, snapshot, entity, record_id, access, "delete")
         self._check_version(access, entity, record, version)
@@ -527,7 +751,7 @@ class RecordService(RecordReader):
         if outcome:
             return str(outcome)
         events: list[RecordEvent] = []
-        with self.db.unit_of_work() as connection:
+        with self._write() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "delete")
             old = self._fetch(
                 connection, snapshot, entity, record_id, access, "delete", for_update=True
@@ -661,6 +885,90 @@ class RecordService(RecordReader):
         )
         events.append(event)
 
+    # -- re-linking and notes (a merge) -----------------------------------------------------
+
+    def relink(
+        self,
+        actor: Actor,
+        entity_name: str,
+        from_id: int,
+        to_id: int,
+        *,
+        reason: str | None = None,
+    ) -> list[tuple[str, str, list[int]]]:
+        """Point every record whose reference field holds `from_id` at `to_id` instead (a
+        merge keeps the contacts and follow-ups of the record it removes); returns
+        (entity, field, ids) per field moved. Needs delete rights on `from_id` and edit
+        rights on `to_id`: like the on_delete rules a deletion applies, it moves referencing
+        records the actor may not edit, each with its history row and event. A locked one
+        refuses; a record would never point at itself (that reference is cleared)."""
+        moved: list[tuple[str, str, list[int]]] = []
+        events: list[RecordEvent] = []
+        with self._write() as connection:
+            snapshot, entity, access = self._open(connection, actor, entity_name, "delete")
+            access.check_module(entity, "edit")
+            source = self._fetch(connection, snapshot, entity, from_id, access, "delete")
+            target = self._fetch(connection, snapshot, entity, to_id, access, "edit")
+            if source["id"] == target["id"]:
+                raise ValidationFailed(
+                    [FieldError("to_id", "same_record", _("A record cannot replace itself"))]
+                )
+            for child_entity in snapshot.entities.values():
+                child_table = snapshot.tables[child_entity.name]
+                for field in child_entity.fields:
+                    if field.type != "reference" or field.reference != entity.name:
+                        continue
+                    column = child_table.c[field.column]
+                    rows = [
+                        dict(row._mapping)
+                        for row in connection.execute(
+                            sa.select(child_table).where(column == source["id"])
+                        )
+                    ]
+                    if not rows:
+                        continue
+                    if any(row["locked"] for row in rows):
+                        raise LockedError(
+                            _(
+                                "A related {entity} record is locked; unlock it first",
+                                entity=child_entity.label,
+                            )
+                        )
+                    for row in rows:
+                        child = self._with_tags(connection, child_entity, row)
+                        itself = child_entity.name == entity.name and child["id"] == target["id"]
+                        moved_to = {**child, field.key: None if itself else target["id"]}
+                        event = self._store_update(
+                            connection, snapshot, child_entity, child, moved_to, {field.key},
+                            actor, reason, {},
+                        )  # fmt: skip
+                        events.append(event)
+                    moved.append((child_entity.name, field.key, [row["id"] for row in rows]))
+        self._after_commit(events)
+        return moved
+
+    def mark(
+        self, actor: Actor, entity_name: str, record_id: int, op: str, *, reason: str
+    ) -> dict[str, Any]:
+        """A history entry and event about a record whose values stay as they are, e.g.
+        op="merge" naming the records merged into it. Needs edit rights; bumps the version
+        (someone editing it meanwhile is told it changed). `op` must be a new word: plugins
+        read create/update/delete/lock/unlock as the changes they are."""
+        if op in RESERVED_OPS:
+            raise ValueError(f"mark() cannot write a {op!r} entry")
+        with self._write() as connection:
+            snapshot, entity, access = self._open(connection, actor, entity_name, "edit")
+            old = self._fetch(
+                connection, snapshot, entity, record_id, access, "edit", for_update=True
+            )
+            if old["locked"]:
+                raise LockedError(_("This record is locked; unlock it to edit"))
+            event = self._store_update(
+                connection, snapshot, entity, old, old, set(), actor, reason, {}, op=op
+            )
+        self._after_commit([event])
+        return access.mask(entity).apply(event.record or {})
+
     def _store_tags(
         self, connection: Connection, entity: EntityDef, record_id: int, codes: list[str]
     ) -> list[str]:
@@ -669,6 +977,13 @@ class RecordService(RecordReader):
         return sorted(codes)
 
     def _after_commit(self, events: list[RecordEvent]) -> None:
+        current = _BATCH.get()
+        if current is not None:  # the batch has not committed yet: its end fires them
+            current.events.extend(events)
+            return
+        self._fire(events)
+
+    def _fire(self, events: list[RecordEvent]) -> None:
         for event in events:
             try:
                 self.pm.hook.record_changed(platform=self.platform, event=event)

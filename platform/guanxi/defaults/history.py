@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
-
 from guanxi.crypto.copies import seal_changes, sealed_keys
 from guanxi.events import RecordEvent
 from guanxi.hookspecs import hookimpl
 from guanxi.meta.entity import EntityDef
+from guanxi.store import grouped
 from guanxi.store.system_tables import history
-
-_INSERT = sa.insert(history)
 
 
 @hookimpl
@@ -22,8 +19,9 @@ def record_stored(platform: Any, connection: Any, entity: EntityDef, event: Reco
     keys = sealed_keys(entity, platform.types)
     if keys:  # DATA-12: the diff of an encrypted field is as sealed as the field
         changes = seal_changes(platform.cipher, entity.name, keys, changes)
-    connection.execute(
-        _INSERT,
+    grouped.insert(
+        connection,
+        history,
         {
             "entity": event.entity,
             "record_id": event.record_id,

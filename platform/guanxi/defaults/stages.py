@@ -13,6 +13,7 @@ from guanxi.events import RecordEvent
 from guanxi.hookspecs import hookimpl
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
+from guanxi.store import grouped
 from guanxi.store.system_tables import stage_history
 
 
@@ -85,7 +86,6 @@ _CLOSE = (
     )
     .values(left_at=sa.bindparam("at"))
 )
-_OPEN = sa.insert(stage_history)
 
 
 @hookimpl
@@ -102,8 +102,9 @@ def record_stored(connection: Any, entity: EntityDef, event: RecordEvent) -> Non
                 _CLOSE, {"e": event.entity, "r": event.record_id, "f": key, "at": event.at}
             )
         if new_stage is not None:
-            connection.execute(
-                _OPEN,
+            grouped.insert(
+                connection,
+                stage_history,
                 {
                     "entity": event.entity,
                     "record_id": event.record_id,

@@ -12,6 +12,7 @@ import json
 import logging
 import time as timer
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -236,29 +237,40 @@ def _process_chunk(context: Context, chunk: list[Row]) -> list[Row]:
     end = carried[0].row_no if carried else chunk[-1].row_no + 1
     tally = ChunkTally()
     creating: list[Converted] = []
-    for converted in converted_rows:
-        if converted.problems:
-            _failed(context, tally, converted.row, converted.problems)
-            continue
-        if run.policy != "create" and _handled_duplicate(context, tally, converted):
-            continue
-        creating.append(converted)
+    with _prefetched(context, converted_rows):
+        for converted in converted_rows:
+            if converted.problems:
+                _failed(context, tally, converted.row, converted.problems)
+                continue
+            if run.policy != "create" and _handled_duplicate(context, tally, converted):
+                continue
+            creating.append(converted)
 
-    def write_progress(connection: Connection, outcomes: list[Any]) -> None:
-        for outcome in outcomes:
-            if outcome.errors:
-                row = creating[outcome.index].row
-                _failed(context, tally, row, _problems(context, outcome.errors))
-            else:
-                tally.created += 1
-        _store_progress(connection, run, start, end, tally)
+        def write_progress(connection: Connection, outcomes: list[Any]) -> None:
+            for outcome in outcomes:
+                if outcome.errors:
+                    row = creating[outcome.index].row
+                    _failed(context, tally, row, _problems(context, outcome.errors))
+                else:
+                    tally.created += 1
+            _store_progress(connection, run, start, end, tally)
 
-    if creating:
-        _create_many(context, creating, write_progress)
-    else:
-        with platform.db.unit_of_work() as connection:
-            write_progress(connection, [])
+        if creating:
+            _create_many(context, creating, write_progress)
+        else:
+            with platform.db.unit_of_work() as connection:
+                write_progress(connection, [])
     return carried
+
+
+def _prefetched(context: Context, converted_rows: list[Converted]) -> AbstractContextManager:
+    """The chunk's duplicate keys read in one query per rule (guanxi.defaults.duplicates),
+    so neither the policy's look-up nor the pipeline's check queries per row."""
+    book = getattr(context.platform, "duplicates", None)
+    if book is None:
+        return nullcontext()
+    records = [converted.parsed for converted in converted_rows if not converted.problems]
+    return book.prefetched(context.entity.name, records)
 
 
 def _first_repeat(context: Context, converted_rows: list[Converted]) -> int | None:

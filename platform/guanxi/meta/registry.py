@@ -185,8 +185,28 @@ def build_tables(
 _VERSION = sa.select(meta_version.c.version).where(meta_version.c.id == 1)
 
 
+_TX_VERSION = "guanxi.meta_version"  # connection.info key: (transaction, version read in it)
+
+
 def current_version(connection: Connection) -> int:
-    return int(connection.execute(_VERSION).scalar() or 0)
+    """The metadata version, read once per transaction: a write that checks many rules and
+    rows (an import chunk) would otherwise read it per row and rule. The transaction sees
+    one version throughout; its own bump_version updates what it remembers."""
+    transaction = connection.get_transaction()
+    remembered = connection.info.get(_TX_VERSION)
+    if transaction is not None and remembered is not None and remembered[0] is transaction:
+        return int(remembered[1])
+    version = int(connection.execute(_VERSION).scalar() or 0)
+    if transaction is not None:
+        connection.info[_TX_VERSION] = (transaction, version)
+    return version
+
+
+def _remember(connection: Connection, version: int) -> int:
+    transaction = connection.get_transaction()
+    if transaction is not None:
+        connection.info[_TX_VERSION] = (transaction, version)
+    return version
 
 
 def bump_version(connection: Connection) -> int:
@@ -201,5 +221,5 @@ def bump_version(connection: Connection) -> int:
     ).scalar()
     if updated is None:
         connection.execute(sa.insert(meta_version).values(id=1, version=1, updated_at=now_utc()))
-        return 1
-    return int(updated)
+        return _remember(connection, 1)
+    return _remember(connection, int(updated))

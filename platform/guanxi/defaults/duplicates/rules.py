@@ -7,8 +7,10 @@ A rule names fields of its entity and, optionally, the matching fields of other 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -20,12 +22,14 @@ from guanxi.auth import audit
 from guanxi.defaults.duplicates import keys
 from guanxi.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
 from guanxi.i18n import _
+from guanxi.store import grouped
 from guanxi.store.system_tables import dup_key, dup_rule
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
 
 ACTIONS = ("warn", "block", "owner")
+LOOKUP_BATCH = 500  # keys per IN (...) of a prefetch
 CACHE_SECONDS = 2.0  # another worker's rule change is seen this soon
 INDEX_JOB = "duplicates.index"
 
@@ -66,6 +70,39 @@ def _rule(row: Mapping[str, Any]) -> Rule:
     )
 
 
+@dataclass
+class Prefetch:
+    """Key rows of one batch of records (an import chunk), read with one query per rule:
+    `known` keys were looked up, `found` holds the rows that carry them. Keys the batch
+    stores itself are added, so later rows of the batch see earlier ones."""
+
+    entity: str
+    definition: Any = None  # the entity's EntityDef, read with the batch
+    known: set[tuple[int, str]] = field(default_factory=set)
+    found: dict[tuple[int, str], list[tuple[str, int]]] = field(default_factory=dict)
+
+    def answer(
+        self, rule_id: int, lookup: list[str], entity: str, exclude_id: int | None
+    ) -> list[tuple[str, int]] | None:
+        """The matches, or None when a key was not looked up (the caller queries)."""
+        if not all((rule_id, key) in self.known for key in lookup):
+            return None
+        matched = [
+            hit
+            for key in lookup
+            for hit in self.found.get((rule_id, key), ())
+            if not (exclude_id is not None and hit == (entity, exclude_id))
+        ]
+        return list(dict.fromkeys(matched))[:5]
+
+    def add(self, rule_id: int, key: str, entity: str, record_id: int) -> None:
+        self.known.add((rule_id, key))
+        self.found.setdefault((rule_id, key), []).append((entity, record_id))
+
+
+_PREFETCH: ContextVar[Prefetch | None] = ContextVar("guanxi_dup_prefetch", default=None)
+
+
 class RuleBook:
     """The rules, cached for a moment: a write checks them without a query of its own."""
 
@@ -73,6 +110,56 @@ class RuleBook:
         self.platform = platform
         self._rules: list[Rule] = []
         self._loaded = 0.0
+
+    @contextmanager
+    def prefetched(
+        self,
+        entity: str,
+        records: Sequence[Mapping[str, Any]],
+        connection: Connection | None = None,
+    ) -> Iterator[Prefetch]:
+        """Within the block, duplicate checks of these records (and of rows the block itself
+        stores) are answered from one batched read per rule instead of a query per row and
+        rule: what makes an import of 100,000 rows against 1M records fast."""
+        prefetch = Prefetch(
+            entity, self.platform.registry.snapshot(connection).entities.get(entity)
+        )
+        if connection is None:
+            with self.platform.db.read() as own:
+                self._fill(own, prefetch, entity, records)
+        else:
+            self._fill(connection, prefetch, entity, records)
+        token = _PREFETCH.set(prefetch)
+        try:
+            yield prefetch
+        finally:
+            _PREFETCH.reset(token)
+
+    def _fill(
+        self,
+        connection: Connection,
+        prefetch: Prefetch,
+        entity: str,
+        records: Sequence[Mapping[str, Any]],
+    ) -> None:
+        cipher = self.platform.cipher
+        for rule in self.covering(entity):
+            wanted: set[str] = set()
+            for record in records:
+                text = self.key_text(rule, entity, record, connection)
+                if text is not None:
+                    wanted.update(keys.keys_of(cipher, rule.id, text))
+            ordered = sorted(wanted)
+            for start in range(0, len(ordered), LOOKUP_BATCH):
+                batch = ordered[start : start + LOOKUP_BATCH]
+                query = sa.select(dup_key.c.key, dup_key.c.entity, dup_key.c.record_id).where(
+                    dup_key.c.rule_id == rule.id, dup_key.c.key.in_(batch)
+                )
+                for row in connection.execute(query):
+                    prefetch.found.setdefault((rule.id, row.key), []).append(
+                        (row.entity, int(row.record_id))
+                    )
+                prefetch.known.update((rule.id, key) for key in batch)
 
     def invalidate(self) -> None:
         self._loaded = 0.0
@@ -113,29 +200,60 @@ class RuleBook:
         return keys.match_text(self.platform.types, definition, fields, rule.methods, record)
 
     def store_keys(
-        self, connection: Connection, entity: str, record_id: int, record: Mapping[str, Any]
+        self,
+        connection: Connection,
+        entity: str,
+        record_id: int,
+        record: Mapping[str, Any],
+        *,
+        new: bool = False,
     ) -> None:
-        """Keep the record's key rows in step with its values (inside the write)."""
+        """Keep the record's key rows in step with its values (inside the write); a `new`
+        record has none to replace."""
+        prefetch = _PREFETCH.get()
         for rule in self.covering(entity):
             text = self.key_text(rule, entity, record, connection)
-            where = sa.and_(
-                dup_key.c.rule_id == rule.id,
-                dup_key.c.entity == entity,
-                dup_key.c.record_id == record_id,
-            )
-            connection.execute(sa.delete(dup_key).where(where))
-            if text is not None:
+            if not new:
                 connection.execute(
-                    sa.insert(dup_key).values(
-                        rule_id=rule.id, entity=entity, record_id=record_id,
-                        key=keys.key_of(self.platform.cipher, rule.id, text),
+                    sa.delete(dup_key).where(
+                        dup_key.c.rule_id == rule.id,
+                        dup_key.c.entity == entity,
+                        dup_key.c.record_id == record_id,
                     )
-                )  # fmt: skip
+                )
+            if text is None:
+                continue
+            key = keys.key_of(self.platform.cipher, rule.id, text)
+            grouped.insert(
+                connection,
+                dup_key,
+                {"rule_id": rule.id, "entity": entity, "record_id": record_id, "key": key},
+            )
+            if prefetch is not None and new:  # later rows of the batch match this one
+                prefetch.add(rule.id, key, entity, record_id)
 
     def drop_keys(self, connection: Connection, entity: str, record_id: int) -> None:
         connection.execute(
             sa.delete(dup_key).where(dup_key.c.entity == entity, dup_key.c.record_id == record_id)
         )
+
+    def prefetched_matches(
+        self, rule: Rule, entity: str, record: Mapping[str, Any], exclude_id: int | None
+    ) -> list[tuple[str, int]] | None:
+        """`matches` answered from the active prefetch; None when it cannot answer."""
+        prefetch = _PREFETCH.get()
+        if prefetch is None or prefetch.entity != entity or prefetch.definition is None:
+            return None
+        fields = rule.fields_for(entity)
+        if fields is None:
+            return []
+        text = keys.match_text(
+            self.platform.types, prefetch.definition, fields, rule.methods, record
+        )
+        if text is None:
+            return []
+        lookup = keys.keys_of(self.platform.cipher, rule.id, text)
+        return prefetch.answer(rule.id, lookup, entity, exclude_id)
 
     def matches(
         self,
