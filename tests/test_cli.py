@@ -160,8 +160,8 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
         "guanxi.defaults.followups": "record_changed, record_stored",
         "guanxi.defaults.webhooks": "record_changed, register_jobs, register_routes",
         "guanxi.defaults.webforms": "find_duplicate, register_jobs, register_routes",
-        "guanxi.defaults.duplicates": "find_duplicate, record_stored, register_jobs, "
-        "register_routes, startup, validate_record",
+        "guanxi.defaults.duplicates": "find_duplicate, menu_items, record_actions, record_stored, "
+        "register_jobs, register_routes, startup, validate_record",
         "guanxi.defaults.imports": "menu_items, register_jobs, register_routes",
         "guanxi.defaults.backups": "register_jobs",
         "guanxi.defaults.reports": "menu_items, register_routes",

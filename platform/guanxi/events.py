@@ -13,7 +13,7 @@ from guanxi.actor import Actor
 @dataclass(frozen=True)
 class RecordEvent:
     entity: str
-    op: str  # create | update | delete | lock | unlock
+    op: str  # create | update | delete | lock | unlock, or a records.mark() note (merge)
     record_id: int
     actor: Actor
     at: datetime

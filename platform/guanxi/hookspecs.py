@@ -122,9 +122,10 @@ def delete_record(
 ) -> str | None:
     """Take over a deletion (recycle bin, approval): return a short outcome such as "binned".
 
-    Called before any write transaction opens, so the plugin writes through
+    Called before the deletion's write transaction opens, so the plugin writes through
     ``platform.records`` (e.g. an update marking the record deleted) and gets history and
-    events from the pipeline like any other change.
+    events from the pipeline like any other change. Inside ``records.batch()`` (a merge)
+    those calls join the batch's transaction: open no write transaction of your own.
     """
 
 

@@ -4,6 +4,8 @@ scope and the plugins' query conditions in SQL, in one place."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -42,6 +44,9 @@ DEFAULT_COUNT_CAP = 10_000
 MAX_COMPLETENESS_FIELDS = 20
 
 
+_KNOWN_ACCESS: ContextVar[Access | None] = ContextVar("guanxi_known_access", default=None)
+
+
 class RecordReader:
     def __init__(self, platform: Guanxi) -> None:
         self.platform = platform
@@ -70,8 +75,21 @@ class RecordReader:
 
     def access(self, actor: Actor) -> Access:
         """The actor's current Access (for screens deciding which buttons to show)."""
+        known = _KNOWN_ACCESS.get()
+        if known is not None and known.actor == actor:
+            return known
         with self.db.read() as connection:
             return self.authorizer.access(connection, actor, versions(connection)[1])
+
+    @contextmanager
+    def known_access(self, access: Access) -> Iterator[None]:
+        """Within the block, `access(actor)` for the same actor answers with `access` (read
+        once for the request): a page's menu and record-action hooks each ask for it."""
+        token = _KNOWN_ACCESS.set(access)
+        try:
+            yield
+        finally:
+            _KNOWN_ACCESS.reset(token)
 
     # -- public reads ----------------------------------------------------------------------
 

@@ -164,9 +164,7 @@ def test_missing_numbers_link_to_the_list_filtered_by_owner_and_empty_field(org,
     }
     listed = re.findall(r'class="record-link" href="[^"]*">([^<]*)</a>', admin.get(link).text)
     assert sorted(listed) == sorted(["缺手机邮箱", "缺手机"])
-    unassigned = json.loads(
-        parse_qs(urlsplit(rows["未分配"]["email"]["href"]).query)["filter"][0]
-    )
+    unassigned = json.loads(parse_qs(urlsplit(rows["未分配"]["email"]["href"]).query)["filter"][0])
     assert unassigned["and"][0] == {"field": "owner_id", "op": "is_empty"}
     assert "无人负责" in admin.get(rows["未分配"]["email"]["href"]).text
     total = parse_qs(urlsplit(rows["合计"]["email"]["href"]).query)["filter"][0]

@@ -531,3 +531,27 @@ import_mapping = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.UniqueConstraint("user_id", "entity", name="uq_gx_import_mapping"),
 )
+
+# Record merges (DATA-08): everything one merge changed, kept so it can be undone (the recycle
+# bin restores the merged-away records, puts the survivor's values back and moves the
+# re-linked rows home). Values of sensitive fields, and of fields the merging user could not
+# see, are sealed like history diffs (DATA-12).
+merge_log = sa.Table(
+    "gx_merge",
+    system_metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("survivor_id", sa.BigInteger, nullable=False),
+    sa.Column("merged_ids", sa.JSON, nullable=False),  # [12, 15]
+    sa.Column("merged_values", sa.JSON, nullable=False),  # {"12": {field: value}} as they were
+    sa.Column("survivor_before", sa.JSON, nullable=False),  # {field: value} before the merge
+    sa.Column("values_from", sa.JSON, nullable=False),  # {field: record id the value came from}
+    # [{"table", "column", "from", "to", "ids"}]: rows re-pointed from a merged-away record
+    sa.Column("relinked", sa.JSON, nullable=False),
+    sa.Column("actor_id", sa.BigInteger),
+    sa.Column("actor_name", sa.String(100)),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("undone_at", sa.DateTime),  # set by whatever reverses the merge (recycle bin)
+    sa.Index("ix_gx_merge_survivor", "entity", "survivor_id"),
+    sa.Index("ix_gx_merge_at", "at"),
+)

@@ -24,6 +24,7 @@ from guanxi.web.screen import Screen, screen
 MAX_BULK = 500
 BULK_ACTIONS = ("assign", "tag_add", "tag_remove", "update", "delete")
 EXPORTS = {"export_csv": "export", "export_xlsx": "export.xlsx"}
+MERGE = "merge"  # opens the duplicates plugin's comparison of 2-3 records (DATA-08)
 
 
 @screen
@@ -36,14 +37,18 @@ def bulk(s: Screen) -> Response:
     action = str(s.form.get("action") or "")
     ids = ids_of(s.form.getlist("ids"))
     problem = None
-    if action not in BULK_ACTIONS and action not in EXPORTS:
+    if action not in BULK_ACTIONS and action not in EXPORTS and action != MERGE:
         problem = s.t("Choose a bulk action")
     elif not ids:
         problem = s.t("Select at least one record")
     elif len(ids) > MAX_BULK:
         problem = s.t("At most {limit} records per bulk action", limit=MAX_BULK)
+    elif action == MERGE and not 2 <= len(ids) <= 3:
+        problem = s.t("Choose two or three records to merge")
     if problem:
         return render_list(s, ctx, notice=problem, status=400, fragment=True)
+    if action == MERGE:  # the comparison page checks the rights and the records again
+        return s.redirect(f"/duplicates/merge/{ctx.entity.name}?ids=" + ",".join(map(str, ids)))
     if action in EXPORTS:
         return _export(s, ctx, EXPORTS[action], ids)
     return render_list(s, ctx, notice=_run_bulk(s, ctx, action, ids), fragment=True)

@@ -32,7 +32,9 @@ def chrome(screen: Screen) -> dict[str, Any]:
         if access.allows(entity.name, "view")
     ]
     extra = []
-    for items in platform.pm.hook.menu_items(platform=platform, actor=actor):
+    with platform.records.known_access(access):
+        contributed = platform.pm.hook.menu_items(platform=platform, actor=actor)
+    for items in contributed:
         for item in items or []:
             extra.append(
                 {

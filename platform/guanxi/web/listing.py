@@ -388,7 +388,18 @@ def _bulk_view(s: Screen, ctx: ListContext, presenter: Presenter) -> dict[str, A
                    if f.key not in ("owner_id",) and ctx.widget(f) != "tags"],
         "delete": allows(name, "delete"),
         "export": allows(name, "export"),
+        "merge": allows(name, "edit") and _deletes_directly(ctx, name),
     }  # fmt: skip
+
+
+def _deletes_directly(ctx: ListContext, name: str) -> bool:
+    """Deleting without an approval step: what merging the selected records needs (DATA-08)."""
+    rule = ctx.access.delete_rule(name)
+    return ctx.access.allows(name, "delete") and (
+        rule == "allowed"
+        or (rule == "approval" and ctx.access.allows(name, "approve_delete"))
+        or (rule == "admin_only" and ctx.access.is_admin)
+    )
 
 
 def ids_of(values: Any) -> list[int]:

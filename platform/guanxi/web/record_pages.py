@@ -132,6 +132,7 @@ def _module_actions(s: Screen, entity: EntityDef, record: dict[str, Any]) -> lis
 
 NOTICES = {
     "delete_requested": "Your request to delete this record was sent for approval.",
+    "merged": "The records were merged into this one.",
 }
 
 

@@ -201,7 +201,7 @@ def _change_items(s: Screen, entity: EntityDef, mask: Any, record_id: int) -> li
         parsed_entries.append((entry, pairs))
     presenter = Presenter(s.platform, s.actor, entity, s.locale, mask).load(pseudo, fields.values())
     verbs = {"create": s.t("Created"), "update": s.t("Changed"), "lock": s.t("Locked"),
-             "unlock": s.t("Unlocked"), "delete": s.t("Deleted")}  # fmt: skip
+             "unlock": s.t("Unlocked"), "delete": s.t("Deleted"), "merge": s.t("Merged")}  # fmt: skip
     items = []
     for entry, pairs in parsed_entries:
         if entry["op"] == "update" and not pairs and not entry.get("reason"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from guanxi.actor import Actor
 from guanxi.defaults.duplicates import checks, jobs
 from guanxi.defaults.duplicates.rules import RuleBook
 from guanxi.events import RecordEvent
@@ -39,7 +40,9 @@ def record_stored(platform: Any, connection: Any, entity: EntityDef, event: Reco
     if event.op == "delete":
         rules.drop_keys(connection, entity.name, event.record_id)
     elif event.op in ("create", "update") and event.record is not None:
-        rules.store_keys(connection, entity.name, event.record_id, event.record)
+        rules.store_keys(
+            connection, entity.name, event.record_id, event.record, new=event.op == "create"
+        )
     if event.confirmed:  # the user saw a possible duplicate and saved anyway: keep the choice
         from guanxi.auth import audit
 
@@ -61,6 +64,26 @@ def register_jobs() -> list[dict[str, Any]]:
 
 @hookimpl
 def register_routes() -> list[Any]:
-    from guanxi.defaults.duplicates import share  # the web layer, loaded with the app
+    from guanxi.defaults.duplicates import (  # the web layer, with the app
+        admin_screens,
+        merge_screens,
+        share,
+    )
 
-    return share.routes()
+    return [*share.routes(), *admin_screens.routes(), *merge_screens.routes()]
+
+
+@hookimpl
+def record_actions(
+    platform: Any, actor: Actor, entity: EntityDef, record: dict[str, Any]
+) -> list[dict[str, Any]]:
+    from guanxi.defaults.duplicates import merge_screens
+
+    return merge_screens.record_actions(platform, book(platform), actor, entity, record)
+
+
+@hookimpl
+def menu_items(platform: Any, actor: Actor) -> list[dict[str, Any]]:
+    from guanxi.defaults.duplicates import report
+
+    return report.menu_entries(platform, actor)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from guanxi.actor import Actor
@@ -14,6 +16,21 @@ from guanxi.i18n import Message, _
 
 if TYPE_CHECKING:
     from guanxi.core import Guanxi
+
+_MERGING: ContextVar[frozenset[tuple[str, int]]] = ContextVar(
+    "guanxi_dup_merging", default=frozenset()
+)
+
+
+@contextmanager
+def merging(records: Iterable[tuple[str, int]]) -> Iterator[None]:
+    """While records merge (DATA-08) they are not each other's duplicates: the survivor
+    takes their values before the deletions commit."""
+    token = _MERGING.set(frozenset(records))
+    try:
+        yield
+    finally:
+        _MERGING.reset(token)
 
 
 def _message(action: str, **values: Any) -> Message:
@@ -66,17 +83,27 @@ def duplicate_errors(
     rules = book.covering(entity.name)
     if not rules:
         return errors
-    with platform.db.read() as connection:
-        found: list[tuple[Rule, list[tuple[str, int]]]] = []
-        for rule in rules:
-            fields = rule.fields_for(entity.name) or ()
-            if old is not None and all(record.get(k) == old.get(k) for k in fields):
-                continue  # an edit of other fields is never blocked by an old duplicate
-            matched = book.matches(
-                connection, rule, entity.name, record, old["id"] if old else None
-            )
-            if matched:
-                found.append((rule, matched))
+    found: list[tuple[Rule, list[tuple[str, int]]]] = []
+    unanswered: list[Rule] = []
+    exclude = old["id"] if old else None
+    for rule in rules:
+        fields = rule.fields_for(entity.name) or ()
+        if old is not None and all(record.get(k) == old.get(k) for k in fields):
+            continue  # an edit of other fields is never blocked by an old duplicate
+        matched = book.prefetched_matches(rule, entity.name, record, exclude)
+        if matched is None:
+            unanswered.append(rule)
+        elif matched:
+            found.append((rule, matched))
+    if unanswered:
+        with platform.db.read() as connection:
+            for rule in unanswered:
+                matched = book.matches(connection, rule, entity.name, record, exclude)
+                if matched:
+                    found.append((rule, matched))
+    if _MERGING.get():
+        left = [(rule, [m for m in matched if m not in _MERGING.get()]) for rule, matched in found]
+        found = [(rule, matched) for rule, matched in left if matched]
     for rule, matched in found:
         details = tuple(_describe(platform, actor, e, i) for e, i in matched)
         first = details[0]
@@ -104,8 +131,20 @@ def find_existing(
     platform: Guanxi, book: RuleBook, entity: Any, record: Mapping[str, Any]
 ) -> int | None:
     """For web forms and imports: the first record of the same entity a rule matches."""
+    rules = book.covering(entity.name)
+    unanswered = []
+    for rule in rules:
+        matched = book.prefetched_matches(rule, entity.name, record, None)
+        if matched is None:
+            unanswered.append(rule)
+            continue
+        for matched_entity, record_id in matched:
+            if matched_entity == entity.name:
+                return record_id
+    if not unanswered:
+        return None
     with platform.db.read() as connection:
-        for rule in book.covering(entity.name):
+        for rule in unanswered:
             for matched_entity, record_id in book.matches(
                 connection, rule, entity.name, record, None
             ):

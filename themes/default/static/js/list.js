@@ -14,6 +14,8 @@
     var label = form.querySelector("[data-selected-count] strong");
     if (label) { label.textContent = String(count); }
     form.classList.toggle("has-selection", count > 0);
+    var merge = form.querySelector("[data-bulk-merge]");
+    if (merge) { merge.disabled = count < 2 || count > 3; }
     var all = form.querySelector("[data-select-all]");
     var boxes = form.querySelectorAll('input[name="ids"]');
     if (all) { all.checked = boxes.length > 0 && count === boxes.length; }
