@@ -530,3 +530,43 @@ def test_a_stalled_import_can_be_resumed(
     org.platform.jobs.run_due()
     final = service.get(org.platform, rep, draft.id)
     assert (final.status, final.created) == ("done", 5)
+
+
+def test_a_large_workbook_is_read_by_a_second_process_with_the_same_result(
+    org: Org, import_file: ImportFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # DATA-09: read-ahead overlaps parsing with writing; a cancel stops the reader
+    import multiprocessing
+
+    from guanxi.imports import read_ahead
+
+    monkeypatch.setattr(read_ahead, "MIN_ROWS", 0)
+    monkeypatch.setattr(read_ahead, "CHUNK", 2)
+    monkeypatch.setattr(process, "CHUNK_ROWS", 3)
+    rows = [["客户名称", "公司名称", "线索来源", "手机号"]] + [
+        [f"预读{i}", "公司", "展会", f"1{i + 3}7 0000 {i:04d}"] for i in range(7)
+    ]
+    rows[4][3] = "12345"  # a bad mobile: reported by row number as usual
+    run = import_file(write_xlsx(tmp_path / "big.xlsx", rows))
+    assert (run.status, run.created, run.failed, run.skipped) == ("done", 6, 1, 0), run
+    assert len(customers_named(org, *[f"预读{i}" for i in range(7)])) == 6
+    with org.platform.db.read() as connection:
+        failed = (
+            connection.execute(
+                sa.select(import_issue.c.row_no).where(import_issue.c.outcome == "failed")
+            )
+            .scalars()
+            .all()
+        )
+    assert failed == [5]  # the header is row 1
+    assert not [p for p in multiprocessing.active_children() if p.name == "guanxi-import-reader"]
+
+    rep = org.actor("rep_east")
+
+    def cancel_after_first(current: service.ImportRun) -> None:
+        if current.processed == 3:
+            service.cancel(org.platform, rep, current.id)
+
+    more = [rows[0]] + [[f"再读{i}", "公司", "展会", ""] for i in range(9)]
+    cancelled = import_file(write_xlsx(tmp_path / "more.xlsx", more), progress=cancel_after_first)
+    assert (cancelled.status, cancelled.created) == ("cancelled", 3)
+    assert not [p for p in multiprocessing.active_children() if p.name == "guanxi-import-reader"]

@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from guanxi.errors import GuanxiError
 from guanxi.i18n import _
@@ -265,30 +266,50 @@ def _load_workbook(path: Path) -> Any:
 
 
 _ROW_TAG = re.compile(rb"<row[ >/]")
+_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="[A-Z]+\d+(?::[A-Z]+(\d+))?"')
+_MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL_NS = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 
 
 def _sheet_row_count(path: Path, sheet: str | None) -> int:
-    """The last row number the sheet states, or its <row> elements counted while streaming the
-    decompressed XML (workbooks written by libraries often state no size)."""
-    workbook = _load_workbook(path)
+    """The last row number the sheet states in its <dimension>, or its <row> elements counted
+    while streaming the decompressed XML (workbooks written by libraries often state no
+    size). Read straight from the zip: openpyxl's load would parse the shared strings and,
+    without a <dimension>, the whole sheet once more."""
     try:
-        chosen = workbook[sheet] if sheet else workbook.worksheets[0]
-        member = _sheet_member(chosen)
-        stated = chosen._max_row  # from <dimension>; None when the writer stated no size
-    finally:
-        workbook.close()
-    if stated and stated > 1:
-        return int(stated)
-    count, tail = 0, b""
-    with zipfile.ZipFile(path) as archive, archive.open(member) as xml:
-        while chunk := xml.read(READ_CHUNK):
-            block = tail + chunk
-            count += len(_ROW_TAG.findall(block))
-            tail = block[-5:]
-            count -= len(_ROW_TAG.findall(tail))  # counted again with the next chunk
+        with zipfile.ZipFile(path) as archive:
+            member = _sheet_member(archive, sheet)
+            with archive.open(member) as xml:
+                head = xml.read(READ_CHUNK).split(b"<sheetData", 1)[0]
+            stated = _DIMENSION.search(head)
+            if stated and stated.group(1) and int(stated.group(1)) > 1:
+                return int(stated.group(1))
+            count, tail = 0, b""
+            with archive.open(member) as xml:
+                while chunk := xml.read(READ_CHUNK):
+                    block = tail + chunk
+                    count += len(_ROW_TAG.findall(block))
+                    tail = block[-5:]
+                    count -= len(_ROW_TAG.findall(tail))  # counted again with the next chunk
+    except (zipfile.BadZipFile, KeyError, IndexError, StopIteration, OSError,
+            ElementTree.ParseError) as error:  # fmt: skip
+        raise FileRefused(_("The file is not a valid .xlsx workbook"), field="file") from error
     return count
 
 
-def _sheet_member(sheet: Any) -> str:
-    """The worksheet's part name inside the zip (e.g. xl/worksheets/sheet1.xml)."""
-    return str(sheet._worksheet_path).lstrip("/")
+def _sheet_member(archive: zipfile.ZipFile, sheet: str | None) -> str:
+    """The worksheet's part name inside the zip (e.g. xl/worksheets/sheet1.xml): the named
+    sheet, or the first, as xl/workbook.xml and its relationships say."""
+    book = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    sheets = list(book.iter(f"{_MAIN_NS}sheet"))
+    chosen = next((e for e in sheets if e.get("name") == sheet), None) if sheet else None
+    chosen = chosen if chosen is not None else sheets[0]
+    rel_id = chosen.get(f"{_REL_NS}id")
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    target = next(
+        str(r.get("Target"))
+        for r in rels.iter(f"{_PKG_REL_NS}Relationship")
+        if r.get("Id") == rel_id
+    )
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"

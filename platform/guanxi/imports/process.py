@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import time as timer
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, closing, nullcontext
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -25,7 +25,7 @@ from guanxi.actor import Actor
 from guanxi.auth import identity
 from guanxi.errors import ConflictError, FieldError, GuanxiError, NotFound
 from guanxi.i18n import Message, _
-from guanxi.imports import service
+from guanxi.imports import read_ahead, service
 from guanxi.imports.convert import CellProblem, Column, Converted, RowConverter
 from guanxi.imports.files import Row
 from guanxi.imports.service import ImportRun
@@ -86,8 +86,16 @@ def run_import(
         run = _set_total(platform, run)
     if progress:
         progress(run)
+    rows = read_ahead.rows(run.table(platform), run.next_row, len(run.header), run.total_rows)
+    with closing(rows):  # stops a reader process when the run ends early
+        return _run_chunks(context, rows, seconds, progress)
+
+
+def _run_chunks(
+    context: Context, rows: Iterator[Row], seconds: float | None, progress: Progress | None
+) -> ImportRun:
+    platform, run = context.platform, context.run
     began = timer.monotonic()
-    rows = run.table(platform).rows(start=run.next_row, width=len(run.header))
     carried: list[Row] = []  # rows a chunk handed on to the next (see _process_chunk)
     done = 0
     while chunk := carried + list(islice(rows, CHUNK_ROWS - len(carried))):
