@@ -18,6 +18,16 @@ and an assistant per region, 7-12 reps per team (a region's subtree holds ~50 us
 team reps own customers; each customer's department_id is its owner's team. Users get roles
 as gx_policy g rows (reps and assistants sales_rep, region and division heads sales_manager,
 HQ executive), and the auth version is bumped like any org change.
+
+Sensitive fields are written as the app stores them (DATA-12): mobile and email sealed by the
+platform's own Cipher ("gxe1:<kid>:...", the column type on SQLite, `SealedText` on the COPY
+rows on PostgreSQL) with their blind index `<field>_bidx` beside them (`SealedText.blind`,
+what `fill_blind_indexes` uses). Duplicate rules covering customers get their gx_dup_key rows
+in the same batches (`keys.match_text` + `keys.key_of`, as `RuleBook.store_keys` and the
+`duplicates.index` job compute them). `--mobile-rule` first adds the rule bench_import.py
+uses ("手机号重复": same mobile, warn), marked indexed. The key ring is the platform's
+(GUANXI_ENCRYPTION_KEY_FILE, default var/encryption.keys): a copy of the database only opens
+with that ring.
 """
 
 from __future__ import annotations
@@ -43,6 +53,14 @@ from benchlib import (
 )
 
 N_USERS = 50
+
+# The duplicate rule of bench_import.py (--mobile-rule): same mobile, warn.
+MOBILE_RULE = {
+    "name": "手机号重复",
+    "entity": "customer",
+    "action": "warn",
+    "fields": [{"field": "mobile", "method": "exact"}],
+}
 
 # --org tree: divisions -> regions (5 each) -> 5 teams per region
 TREE_DIVISIONS = {
@@ -90,6 +108,12 @@ def seed_people(g, pools) -> None:  # type: ignore[no-untyped-def]
                 for i in range(1, N_USERS + 1)
             ],
         )
+        if g.db.engine.dialect.name == "postgresql":  # explicit ids: move the sequences on
+            for table in ("gx_department", "gx_user"):
+                c.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
 
 
 def seed_org_tree(g, pools) -> set[int]:  # type: ignore[no-untyped-def]
@@ -194,6 +218,12 @@ def main() -> int:
         help="gather planner statistics after loading (default: yes on PostgreSQL, where "
         "autovacuum would do it anyway; no on SQLite, where the platform never runs ANALYZE)",
     )
+    ap.add_argument(
+        "--mobile-rule",
+        action="store_true",
+        help="add bench_import.py's duplicate rule (same mobile, warn) before loading; its keys "
+        "are written with the rows (as for any rule already in the database)",
+    )
     args = ap.parse_args()
 
     t_start = time.perf_counter()
@@ -217,6 +247,14 @@ def main() -> int:
             say(f"{table.name} is not empty: seed a fresh database")
             return 2
 
+    if args.mobile_rule:
+        add_rule(g, MOBILE_RULE)
+    extras = Extras(g, table)
+    say(
+        f"sealed columns: {', '.join(extras.sealed_names) or 'none'}; duplicate rules: "
+        f"{', '.join(f'#{r.id} {r.name}' for r in extras.rules) or 'none'}"
+    )
+
     people = owners(engine)
     if args.org == "tree":  # only team reps own customers, in their own team's department
         people = {uid: dept for uid, dept in people.items() if dept in teams}
@@ -232,15 +270,21 @@ def main() -> int:
     gen_s = 0.0
     t_load = time.perf_counter()
     if dialect == "postgresql":
-        gen_s = _copy_pg(engine, maker, created, args.batch)
+        gen_s = _copy_pg(engine, maker, created, args.batch, extras)
     else:
-        gen_s = _executemany(g, table, maker, created, args.batch)
+        gen_s = _executemany(g, table, maker, created, args.batch, extras)
     load_s = time.perf_counter() - t_load
     say(
         f"loaded {args.rows:,} rows in {load_s:.1f}s = {args.rows / load_s:,.0f} rows/s "
         f"(generating values {gen_s:.1f}s, database {load_s - gen_s:.1f}s = "
         f"{args.rows / max(load_s - gen_s, 1e-9):,.0f} rows/s)"
     )
+    say(
+        f"  of which sealing + blind indexes {extras.seal_s:.1f}s"
+        f"{' (sealing itself: in the column type, database time)' if dialect != 'postgresql' else ''}"
+        f", duplicate keys {extras.key_s:.1f}s ({extras.keys_written:,} gx_dup_key rows)"
+    )
+    extras.mark_indexed()
 
     t_index = time.perf_counter()
     if indexes:
@@ -299,7 +343,9 @@ def _batches(maker: RowMaker, created, batch: int):  # type: ignore[no-untyped-d
         yield time.perf_counter() - t0, rows
 
 
-def _executemany(g, table, maker, created, batch) -> float:  # type: ignore[no-untyped-def]
+def _executemany(g, table, maker, created, batch, extras) -> float:  # type: ignore[no-untyped-def]
+    from guanxi.store.system_tables import dup_key
+
     gen = 0.0
     statement = sa.insert(table)
     with g.db.engine.connect() as c:
@@ -311,29 +357,49 @@ def _executemany(g, table, maker, created, batch) -> float:  # type: ignore[no-u
             for spent, rows in _batches(maker, created, batch):
                 t0 = time.perf_counter()
                 dicts = [dict(zip(CUSTOMER_COLUMNS, row, strict=True)) for row in rows]
+                # the column type seals the values; the blind indexes and keys are ours
+                extras.blind_dicts(dicts)
+                keys = extras.keys_for(dicts)
                 gen += spent + time.perf_counter() - t0
                 with c.begin():
                     c.execute(statement, dicts)
+                    if keys:
+                        c.execute(sa.insert(dup_key), keys)
         finally:
             driver.execute("PRAGMA foreign_keys=ON")
     return gen
 
 
-def _copy_pg(engine, maker, created, batch) -> float:  # type: ignore[no-untyped-def]
+def _copy_pg(engine, maker, created, batch, extras) -> float:  # type: ignore[no-untyped-def]
     gen = 0.0
     raw = engine.raw_connection()
     try:
         pg = raw.driver_connection
-        copy_sql = f"COPY e_customer ({', '.join(CUSTOMER_COLUMNS)}) FROM STDIN"
+        columns = extras.copy_columns()
+        copy_sql = f"COPY e_customer ({', '.join(columns)}) FROM STDIN"
+        keys_sql = "COPY gx_dup_key (rule_id, entity, record_id, key) FROM STDIN"
         with pg.cursor() as cur:
             # The rows reference existing users/departments by construction: skip the four
             # per-row foreign-key triggers while loading (needs a superuser, as in the bench).
             cur.execute("SET session_replication_role = replica")
             for spent, rows in _batches(maker, created, batch * 10):
-                gen += spent
+                t0 = time.perf_counter()
+                keys = (
+                    extras.keys_for([dict(zip(CUSTOMER_COLUMNS, r, strict=True)) for r in rows])
+                    if extras.rules
+                    else []
+                )
+                rows = extras.sealed_rows(rows)  # sealed values + blind indexes, in COPY order
+                gen += spent + time.perf_counter() - t0
                 with cur.copy(copy_sql) as copy:
                     for row in rows:
                         copy.write_row(row)
+                if keys:
+                    with cur.copy(keys_sql) as copy:
+                        for key in keys:
+                            copy.write_row(
+                                (key["rule_id"], key["entity"], key["record_id"], key["key"])
+                            )
                 pg.commit()
         with pg.cursor() as cur:
             cur.execute("RESET session_replication_role")
@@ -341,6 +407,116 @@ def _copy_pg(engine, maker, created, batch) -> float:  # type: ignore[no-untyped
     finally:
         raw.close()
     return gen
+
+
+def add_rule(g, values) -> None:  # type: ignore[no-untyped-def]
+    """A duplicate rule as `RuleBook.save` stores it, but with no `duplicates.index` job queued:
+    the rows' keys are written while loading (indexed_at is set afterwards)."""
+    from guanxi.defaults.duplicates.rules import RuleBook
+    from guanxi.store.system_tables import dup_rule
+
+    book = getattr(g, "duplicates", None) or RuleBook(g)
+    clean = book.validated(values)
+    with g.db.unit_of_work() as c:
+        exists = c.execute(
+            sa.select(dup_rule.c.id).where(
+                dup_rule.c.entity == clean["entity"], dup_rule.c.name == clean["name"]
+            )
+        ).scalar()
+        if exists is None:
+            c.execute(sa.insert(dup_rule).values(**clean, created_at=NOW, updated_at=NOW))
+    book.invalidate()
+
+
+class Extras:
+    """What the app writes beside a customer's plain values: sealed sensitive columns, their
+    blind indexes, and one gx_dup_key row per duplicate rule, computed with the platform's own
+    helpers (`SealedText`, `keys.match_text`, `keys.key_of`)."""
+
+    def __init__(self, g, table) -> None:  # type: ignore[no-untyped-def]
+        from guanxi.crypto.columns import blind_column, sealed_type
+
+        self.g = g
+        self.sealed = [
+            (name, CUSTOMER_COLUMNS.index(name), sealed_type(table.c[name]), blind_column(name))
+            for name in CUSTOMER_COLUMNS
+            if sealed_type(table.c[name]) is not None
+        ]
+        self.sealed_names = [name for name, *_rest in self.sealed]
+        book = getattr(g, "duplicates", None)
+        if book is not None:
+            book.invalidate()
+        self.rules = book.covering("customer") if book is not None else []
+        self.definition = g.registry.snapshot().entity("customer")
+        self.seal_s = self.key_s = 0.0
+        self.keys_written = 0
+
+    def copy_columns(self) -> list[str]:
+        return [*CUSTOMER_COLUMNS, *(blind for *_rest, blind in self.sealed)]
+
+    def blind_dicts(self, dicts: list[dict]) -> None:
+        """SQLite: the insert's column type seals the value; add its blind index."""
+        t0 = time.perf_counter()
+        for name, _index, kind, blind in self.sealed:
+            for d in dicts:
+                d[blind] = kind.blind(d[name])
+        self.seal_s += time.perf_counter() - t0
+
+    def sealed_rows(self, rows: list[tuple]) -> list[tuple]:
+        """PostgreSQL COPY (no column types): seal as `SealedText` does, add blind indexes."""
+        if not self.sealed:
+            return rows
+        t0 = time.perf_counter()
+        out = []
+        for row in rows:
+            values = list(row)
+            blinds = []
+            for _name, index, kind, _blind in self.sealed:
+                plain = row[index]
+                values[index] = kind.process_bind_param(plain, None)
+                blinds.append(kind.blind(plain))
+            out.append((*values, *blinds))
+        self.seal_s += time.perf_counter() - t0
+        return out
+
+    def keys_for(self, dicts: list[dict]) -> list[dict]:
+        """gx_dup_key rows of the batch (plain values in, as `store_keys` sees the record)."""
+        if not self.rules:
+            return []
+        from guanxi.defaults.duplicates import keys
+
+        t0 = time.perf_counter()
+        types, cipher = self.g.types, self.g.cipher
+        out = []
+        for rule in self.rules:
+            fields = rule.fields_for("customer")
+            for d in dicts:
+                text = keys.match_text(types, self.definition, fields, rule.methods, d)
+                if text is not None:
+                    out.append(
+                        {
+                            "rule_id": rule.id,
+                            "entity": "customer",
+                            "record_id": d["id"],
+                            "key": keys.key_of(cipher, rule.id, text),
+                        }
+                    )
+        self.key_s += time.perf_counter() - t0
+        self.keys_written += len(out)
+        return out
+
+    def mark_indexed(self) -> None:
+        from guanxi import clock
+        from guanxi.store.system_tables import dup_rule
+
+        if not self.rules:
+            return
+        with self.g.db.unit_of_work() as c:
+            c.execute(
+                sa.update(dup_rule)
+                .where(dup_rule.c.id.in_([r.id for r in self.rules]))
+                .values(indexed_at=clock.now_utc())
+            )
 
 
 def _build_indexes(g, indexes) -> None:  # type: ignore[no-untyped-def]
