@@ -132,6 +132,16 @@ def test_reason_required_for_sensitive_field_change(platform, system):  # DATA-0
     )
 
 
+def test_an_owner_id_beyond_the_user_id_range_is_a_field_error(platform, system):
+    # CORE-05: gx_user.id is INTEGER; 2**40 once reached PostgreSQL and failed with a 500
+    with pytest.raises(ValidationFailed) as caught:
+        platform.records.create(system, "customer", customer_data(owner_id=2**40))
+    assert [e.field for e in caught.value.errors] == ["owner_id"]
+    with pytest.raises(ValidationFailed) as caught:
+        platform.records.create(system, "customer", customer_data(department_id=2**31))
+    assert [e.field for e in caught.value.errors] == ["department_id"]
+
+
 def test_reference_must_exist(platform, system):
     with pytest.raises(ValidationFailed) as caught:
         platform.records.create(system, "contact", {"name": "王五", "customer": 999})

@@ -23,6 +23,7 @@ class ReferenceType(FieldType):
     widget = "reference"
     operators = EQUALITY_OPS
     label = {"zh-CN": "关联", "en": "Reference"}
+    max_id = 2**63 - 1  # module records: BIGINT ids
 
     def column_type(self, field: FieldDef) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger()
@@ -39,7 +40,7 @@ class ReferenceType(FieldType):
             number = int(normalize_text(value))
         except (ValueError, TypeError):
             raise FieldValueError("reference", _("Must be the id of a record")) from None
-        if number < 1 or number > 2**63 - 1:
+        if number < 1 or number > self.max_id:
             raise FieldValueError("reference", _("Must be the id of a record"))
         return number
 
@@ -48,9 +49,11 @@ class UserType(ReferenceType):
     name = "user"
     widget = "user"
     label = {"zh-CN": "用户", "en": "User"}
+    max_id = 2**31 - 1  # gx_user.id is INTEGER: a larger id would overflow PostgreSQL's look-up
 
 
 class DepartmentType(ReferenceType):
     name = "department"
     widget = "department"
     label = {"zh-CN": "部门", "en": "Department"}
+    max_id = 2**31 - 1  # gx_department.id is INTEGER
