@@ -7,6 +7,7 @@ import base64
 import dataclasses
 import errno
 import json
+import os
 import tarfile
 import threading
 from pathlib import Path
@@ -283,6 +284,8 @@ def test_restore_into_a_new_postgresql_database_creates_what_the_dump_needs(
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     except sa.exc.DBAPIError:
         admin.dispose()
+        if os.environ.get("CI") == "true":  # the throwaway cluster's user may: a real failure
+            raise
         pytest.skip("the test user may not create databases")
     try:
         url = sa.engine.make_url(normalize_url(PG_URL or "")).set(database=name)
