@@ -7,7 +7,6 @@ spooled to a temporary file whole before anyone looks at its size.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
@@ -20,22 +19,10 @@ from starlette.routing import BaseRoute, Route
 from guanxi import attachments
 from guanxi.errors import GuanxiError
 from guanxi.web.screen import Screen, login_redirect, screen
+from guanxi.web.upload_limits import BodyTooLarge, limited
 from guanxi.web_auth import request_locale
 
 FORM_OVERHEAD = 64 * 1024  # multipart headers, the CSRF token and other small fields
-
-
-class _BodyTooLarge(MultiPartException):
-    """Raised from inside the parser, which then closes its temporary files."""
-
-
-async def _limited(request: Request, budget: int) -> AsyncIterator[bytes]:
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > budget:
-            raise _BodyTooLarge("too large")
-        yield chunk
 
 
 async def upload(request: Request) -> Response:
@@ -52,9 +39,9 @@ async def upload(request: Request) -> Response:
         return await run_in_threadpool(_failed, s, s.t("Choose a file to upload"), 422)
     try:
         form = await MultiPartParser(
-            request.headers, _limited(request, budget), max_files=1, max_fields=20
+            request.headers, limited(request, budget), max_files=1, max_fields=20
         ).parse()
-    except _BodyTooLarge:
+    except BodyTooLarge:
         return await run_in_threadpool(_refuse_large, s)
     except MultiPartException:
         return await run_in_threadpool(_failed, s, s.t("The upload could not be read"), 400)

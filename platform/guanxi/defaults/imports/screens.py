@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.background import BackgroundTask
@@ -24,6 +23,7 @@ from guanxi.imports import service, workbooks
 from guanxi.imports.service import ImportRun
 from guanxi.web.attachments import content_disposition
 from guanxi.web.screen import Screen, login_redirect, screen
+from guanxi.web.upload_limits import BodyTooLarge, limited
 from guanxi.web_auth import request_locale
 
 FORM_OVERHEAD = 64 * 1024  # multipart headers, the CSRF token, the policy and dry-run fields
@@ -55,19 +55,6 @@ def _upload_page(
     )
 
 
-class _BodyTooLarge(MultiPartException):
-    """Raised from inside the parser, which then closes its temporary files."""
-
-
-async def _limited(request: Request, budget: int) -> AsyncIterator[bytes]:
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > budget:
-            raise _BodyTooLarge("too large")
-        yield chunk
-
-
 async def upload(request: Request) -> Response:
     """Not a plain @screen: the body is read here with a byte budget, so a file over
     import_max_mb is refused with 413 while it streams in, before anything is stored."""
@@ -83,9 +70,9 @@ async def upload(request: Request) -> Response:
         return await run_in_threadpool(_refused, s, _no_file())
     try:
         form = await MultiPartParser(
-            request.headers, _limited(request, budget), max_files=1, max_fields=20
+            request.headers, limited(request, budget), max_files=1, max_fields=20
         ).parse()
-    except _BodyTooLarge:
+    except BodyTooLarge:
         return await run_in_threadpool(_refused, s, service.too_large(s.platform))
     except MultiPartException:
         return await run_in_threadpool(_refused, s, _no_file())
