@@ -218,6 +218,17 @@ def delete(platform: Any, actor: Actor, attachment_id: int) -> dict[str, Any]:
     return row
 
 
+def drop_for_record(
+    platform: Any, connection: sa.Connection, entity: str, record_id: int
+) -> list[Path]:
+    """Remove a purged record's attachment rows in the caller's transaction; returns the
+    files to unlink once it commits (a rollback must not lose them)."""
+    where = sa.and_(attachment.c.entity == entity, attachment.c.record_id == record_id)
+    keys = connection.execute(sa.select(attachment.c.storage_key).where(where)).scalars().all()
+    connection.execute(sa.delete(attachment).where(where))
+    return [_path(platform, key) for key in keys]
+
+
 def _visible_row(platform: Any, actor: Actor, attachment_id: int) -> tuple[dict[str, Any], Path]:
     row = _row(platform, attachment_id)
     try:

@@ -111,6 +111,12 @@ class Guanxi:
         self.registry.invalidate()
         snapshot = self.registry.snapshot()
         report = SyncReport()
+        for implementation in self.pm.hook.register_tables.get_hookimpls():
+            plugin = self.pm.get_name(implementation.plugin)
+            for table in implementation.function() or []:
+                if table.name.startswith(("gx_", "e_")):
+                    raise PluginError(plugin, f"table {table.name!r}: gx_ and e_ are the core's")
+                sync_table(self.db, table, report)
         for table in snapshot.tables.values():
             sync_table(self.db, table, report)
         return report

@@ -43,6 +43,13 @@ def register_schemas() -> list[dict[str, Any]]:
 
 
 @hookspec
+def register_tables() -> list[Any]:
+    """Return the SQLAlchemy Tables (on the plugin's own MetaData) it keeps its state in, named
+    after the plugin (never ``gx_`` or ``e_``). ``Guanxi.start()`` creates them and adds the
+    columns a newer release declares, as it does for its own tables; it never drops any."""
+
+
+@hookspec
 def register_actions() -> dict[str, Any]:
     """Return the permission vocabulary and default grants this plugin brings (PERM-02..05)::
 

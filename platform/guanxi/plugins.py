@@ -16,6 +16,7 @@ from guanxi.errors import PluginError
 ENTRY_POINT_GROUP = "guanxi"
 DEFAULT_PLUGINS = (
     "guanxi.defaults.field_types",
+    "guanxi.defaults.binned",
     "guanxi.defaults.history",
     "guanxi.defaults.stages",
     "guanxi.defaults.permissions",

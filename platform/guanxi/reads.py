@@ -107,7 +107,7 @@ class RecordReader:
         with self.db.read() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "view")
             record = self._fetch(connection, snapshot, entity, record_id, access, action)
-        if action == "view" and log_view and access.logs_access(entity.name):
+        if action in ("view", "binned") and log_view and access.logs_access(entity.name):
             access_log.record_view(self.db, actor, entity.name, record["id"])
         return access.mask(entity).apply(record)
 
@@ -122,9 +122,12 @@ class RecordReader:
         after: str | None = None,
         offset: int | None = None,
         search: str | None = None,
+        action: str = "view",
     ) -> Page:
         """One page of records; `after` (keyset cursor) stays fast at any depth, `offset` too for
-        the first pages. The next cursor is None on the last page."""
+        the first pages. The next cursor is None on the last page. `action="binned"` pages
+        through the recycle bin instead (the same view scope)."""
+        action = _read_action(action)
         limit = check_limit(limit)
         with self.db.read() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "view")
@@ -147,7 +150,7 @@ class RecordReader:
             )
             if branches is not None and len(branches) > 1:
                 where = self._where(
-                    connection, snapshot, access, compiler, filters, search, "view", scoped=False
+                    connection, snapshot, access, compiler, filters, search, action, scoped=False
                 )
                 if after:
                     where = sa.and_(where, compiler.after(keys, after))
@@ -155,7 +158,7 @@ class RecordReader:
                     compiler, keys, columns, where, branches, limit + 1, offset or 0
                 )
             else:
-                where = self._where(connection, snapshot, access, compiler, filters, search, "view")
+                where = self._where(connection, snapshot, access, compiler, filters, search, action)
                 if after:
                     where = sa.and_(where, compiler.after(keys, after))
                 statement = (
@@ -273,13 +276,15 @@ class RecordReader:
         *,
         search: str | None = None,
         cap: int = DEFAULT_COUNT_CAP,
+        action: str = "view",
     ) -> CountResult:
         """Count up to `cap` rows: a list of a million rows never scans them all to show a total."""
+        action = _read_action(action)
         with self.db.read() as connection:
             snapshot, entity, access = self._open(connection, actor, entity_name, "view")
             compiler = snapshot.compiler(entity.name, self.types)
             table = snapshot.tables[entity.name]
-            where = self._where(connection, snapshot, access, compiler, filters, search, "view")
+            where = self._where(connection, snapshot, access, compiler, filters, search, action)
             limited = sa.select(table.c.id).where(where).limit(cap + 1).subquery()
             value = int(
                 connection.execute(sa.select(sa.func.count()).select_from(limited)).scalar_one()
@@ -662,3 +667,10 @@ class RecordReader:
                 _("Cannot sum {field}", field=field.label), field=field.key, code="bad_measure"
             )
         return getattr(sa.func, function)(table.c[field.column]).label(f"{function}_{field.key}")
+
+
+def _read_action(action: str) -> str:
+    """Lists and counts read live records ("view") or the recycle bin ("binned")."""
+    if action not in ("view", "binned"):
+        raise ValueError(f"a list reads 'view' or 'binned', not {action!r}")
+    return action

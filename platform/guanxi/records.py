@@ -35,6 +35,7 @@ from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
 from guanxi.meta.registry import Snapshot
 from guanxi.reads import RecordReader
+from guanxi.record_bin import BinOperations
 from guanxi.record_checks import IGNORED_INPUT, WRITABLE_SYSTEM, RecordChecks
 from guanxi.store import grouped, numbering, tagging
 from guanxi.store.system_tables import user
@@ -84,10 +85,12 @@ class _Batch:
 
 
 _BATCH: ContextVar[_Batch | None] = ContextVar("guanxi_records_batch", default=None)
-RESERVED_OPS = frozenset({"create", "copy", "update", "delete", "lock", "unlock"})
+RESERVED_OPS = frozenset(
+    {"create", "copy", "update", "delete", "lock", "unlock", "restore", "purge"}
+)
 
 
-class RecordService(RecordReader):
+class RecordService(BinOperations, RecordReader):
     def __init__(self, platform: Guanxi) -> None:
         super().__init__(platform)
         self.checks = RecordChecks(platform, self._tag_fields, self._visible_record)
@@ -626,12 +629,17 @@ class RecordService(RecordReader):
         field_reasons: Mapping[str, str],
         op: str = "update",
         confirmed: tuple[FieldError, ...] = (),
+        *,
+        touch: bool = True,
     ) -> RecordEvent:
+        """`touch=False` keeps updated_at/updated_by: binning and restoring change no content."""
         table = snapshot.tables[entity.name]
         now = clock.now_utc()
         values = {key: record[key] for key in changed if key in table.c}
         fill_blind_indexes(table, values)
-        values.update(updated_at=now, updated_by=actor.user_id, version=old["version"] + 1)
+        values["version"] = old["version"] + 1
+        if touch:
+            values.update(updated_at=now, updated_by=actor.user_id)
         try:
             result = connection.execute(
                 sa.update(table)

@@ -23,7 +23,15 @@ MODULE_ACTIONS = (
 FIELD_ACTIONS = ("read", "write", "mask")
 EFFECTS = ("allow", "deny")
 # Actions whose record scope is checked, and the scope each of them uses.
-SCOPED_ACTION = {"view": "view", "export": "view", "edit": "edit", "delete": "delete"}
+SCOPED_ACTION = {
+    "view": "view",
+    "export": "view",
+    "edit": "edit",
+    "delete": "delete",
+    "binned": "view",  # reading the recycle bin: the records one could see before
+    "restore": "delete",  # taking them out again: the records one could delete
+    "purge": "delete",
+}
 SCOPE_KINDS = ("all", "own", "team", "department", "department_tree", "none")
 SCOPE_PREFIXES = ("via:", "filter:")
 DELETE_RULES = ("allowed", "approval", "admin_only")

@@ -211,7 +211,7 @@ def record_stored(connection: Any, entity: EntityDef, event: RecordEvent) -> Non
     if event.op == "delete" or event.record is None:
         notifications.cancel_for_source(connection, "task", event.record_id, REMINDER)
         return
-    if event.op not in ("create", "update"):
+    if event.op not in ("create", "update", "restore"):  # a restored task is due again
         return
     task = event.record
     closed = task.get("status") in CLOSED_STATUSES

@@ -27,6 +27,8 @@ def validate_record(
     reason: str | None,
 ) -> list[FieldError]:
     errors: list[FieldError] = []
+    if op == "restore":  # out of the recycle bin at the stage it had: no transition
+        return errors
     for key, pipeline in entity.pipelines.items():
         target = record.get(key)
         previous = old.get(key) if old else None

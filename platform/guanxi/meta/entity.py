@@ -20,6 +20,8 @@ SYSTEM_FIELDS = (
     "updated_at",
     "version",
     "locked",
+    "deleted_at",
+    "deleted_by",
 )
 CUSTOM_PREFIX = "cf_"
 

@@ -438,6 +438,9 @@ SYSTEM_FIELD_SPECS: dict[str, dict[str, Any]] = {
     "updated_at": {"type": "datetime", "label": {"zh-CN": "修改时间", "en": "Updated at"}},
     "version": {"type": "integer", "label": {"zh-CN": "版本", "en": "Version"}},
     "locked": {"type": "boolean", "label": {"zh-CN": "已锁定", "en": "Locked"}},
+    # Set while a record sits in the recycle bin (BIN-01); every ordinary read hides it.
+    "deleted_at": {"type": "datetime", "label": {"zh-CN": "删除时间", "en": "Deleted at"}},
+    "deleted_by": {"type": "user", "label": {"zh-CN": "删除人", "en": "Deleted by"}},
 }
 
 

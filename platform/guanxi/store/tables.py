@@ -39,6 +39,8 @@ def system_columns() -> list[sa.Column[Any]]:
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
+        sa.Column("deleted_at", sa.DateTime, nullable=True),  # in the recycle bin since
+        sa.Column("deleted_by", sa.Integer, sa.ForeignKey("gx_user.id"), nullable=True),
     ]
 
 
@@ -48,6 +50,7 @@ SYSTEM_INDEXES: tuple[tuple[str, ...], ...] = (
     ("department_id",),
     ("created_at",),
     ("updated_at",),
+    ("deleted_at",),  # the recycle bin's pages and its purge run on it
 )
 
 

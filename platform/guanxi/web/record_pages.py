@@ -24,7 +24,8 @@ from guanxi.web.display import readable_fields as readable
 from guanxi.web.screen import Screen, screen
 from guanxi.web_auth import safe_next
 
-NOT_SHOWN = ("id", "version", "locked", "number")  # the header and the URL carry these
+# The header and the URL carry the first four; the bin marks are empty on any live record.
+NOT_SHOWN = ("id", "version", "locked", "number", "deleted_at", "deleted_by")
 WIDE_WIDGETS = ("textarea", "tags", "multiselect")
 
 

@@ -37,11 +37,11 @@ def validate_record(
 @hookimpl
 def record_stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent) -> None:
     rules = book(platform)
-    if event.op == "delete":
+    if event.op in ("delete", "purge"):  # a binned record matches nothing
         rules.drop_keys(connection, entity.name, event.record_id)
-    elif event.op in ("create", "update") and event.record is not None:
+    elif event.op in ("create", "update", "restore") and event.record is not None:
         rules.store_keys(
-            connection, entity.name, event.record_id, event.record, new=event.op == "create"
+            connection, entity.name, event.record_id, event.record, new=event.op != "update"
         )
     if event.confirmed:  # the user saw a possible duplicate and saved anyway: keep the choice
         from guanxi.auth import audit

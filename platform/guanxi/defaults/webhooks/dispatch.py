@@ -36,7 +36,8 @@ BASE_EVENT = {
     "update": "updated",
     "lock": "updated",
     "unlock": "updated",
-    "delete": "deleted",
+    "delete": "deleted",  # into the recycle bin, or for good without one
+    "restore": "created",  # back from the recycle bin: receivers saw it deleted
 }
 
 
