@@ -85,6 +85,9 @@ class _Batch:
 
 
 _BATCH: ContextVar[_Batch | None] = ContextVar("guanxi_records_batch", default=None)
+# What `delete()` answers when the record is gone from every read (hard delete, or into the
+# recycle bin); any other outcome (e.g. "pending_approval") means it is still there.
+GONE = frozenset({"deleted", "binned"})
 RESERVED_OPS = frozenset(
     {"create", "copy", "update", "delete", "lock", "unlock", "restore", "purge"}
 )

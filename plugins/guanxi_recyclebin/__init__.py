@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from guanxi.api import Actor, EntityDef, RecordEvent, hookimpl
-from guanxi_recyclebin import binning, translations
-from guanxi_recyclebin.settings import SETTINGS_SCHEMA
+from guanxi_recyclebin import approval, binning, translations
+from guanxi_recyclebin.settings import SETTINGS_SCHEMA, Settings
 from guanxi_recyclebin.tables import TABLES
 
 settings_schema = SETTINGS_SCHEMA
@@ -31,8 +31,22 @@ def register_tables() -> list[Any]:
 def delete_record(
     platform: Any, entity: EntityDef, record: dict[str, Any], actor: Actor, reason: str | None
 ) -> str:
+    """Modules listed in the settings' approval_modules ask a manager first (BIN-04), even
+    where the permission matrix's delete rule is "allowed"; everything else goes to the bin."""
+    if entity.name in Settings.of(platform).approval_modules and not platform.records.access(
+        actor
+    ).allows(entity.name, "approve_delete"):
+        return approval.file(platform, entity, record, actor, reason)
     binning.bin_record(platform, entity, record, actor, reason)
     return "binned"
+
+
+@hookimpl
+def request_delete_approval(
+    platform: Any, entity: EntityDef, record: dict[str, Any], actor: Actor, reason: str | None
+) -> str:
+    """The matrix's delete rule is "approval" and the actor may not approve (PERM-06)."""
+    return approval.file(platform, entity, record, actor, reason)
 
 
 @hookimpl

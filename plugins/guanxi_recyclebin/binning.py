@@ -69,7 +69,7 @@ def note_stored(connection: Any, event: RecordEvent) -> None:
                     "entity": current.entity,
                     "record_id": current.record_id,
                     "deleted_by": current.actor.user_id,
-                    "deleted_by_name": current.actor.username,
+                    "deleted_by_name": current.actor.display_name or current.actor.username,
                     "deleted_at": event.at,
                     "reason": current.reason,
                 },

@@ -17,7 +17,7 @@ from guanxi.api import EntityDef, FieldError, GuanxiError, NotFound, ValidationF
 from guanxi.clock import local_midnight_utc
 from guanxi.web.display import Presenter, entity_title, readable_fields
 from guanxi.web.screen import Screen, screen, url_with
-from guanxi_recyclebin import binning
+from guanxi_recyclebin import approval, binning
 from guanxi_recyclebin.settings import Settings
 
 PATH = "/bin"
@@ -43,6 +43,8 @@ def routes() -> list[BaseRoute]:
         Route(PATH, screen(bin_page)),
         Route(PATH + "/restore", screen(restore_action), methods=["POST"]),
         Route(PATH + "/purge", screen(purge_action), methods=["POST"]),
+        Route(PATH + "/requests", screen(requests_page)),
+        Route(PATH + "/requests/{request_id:int}", screen(decide_action), methods=["POST"]),
         Route(PATH + "/{entity:str}/{record_id:int}", screen(record_page)),
     ]
 
@@ -243,3 +245,32 @@ def purge_action(s: Screen) -> Response:
 
 def _back(entity_name: str, **notice: int) -> str:
     return f"{PATH}?" + urlencode({"entity": entity_name, **notice})
+
+
+# -- delete approval (BIN-04) ------------------------------------------------------------------
+
+
+def requests_page(s: Screen) -> Response:
+    waiting, mine = approval.for_user(s.platform, s.actor)
+    notices = {
+        "approved": s.t("Approved: the record is in the recycle bin"),
+        "rejected": s.t("Rejected; the requester is told why"),
+    }
+    notice = notices.get(s.params.get("done", ""))
+    return s.render(
+        "guanxi_recyclebin/requests.html",
+        waiting=waiting,
+        mine=mine,
+        labels={e.name: e.title(s.locale) for e in s.platform.registry.entities()},
+        notice=notice,
+    )
+
+
+def decide_action(s: Screen) -> Response:
+    assert s.form is not None
+    request_id = int(s.path_params["request_id"])
+    if s.form.get("decision") == "approve":
+        approval.approve(s.platform, s.actor, request_id)
+        return s.redirect(f"{PATH}/requests?done=approved")
+    approval.reject(s.platform, s.actor, request_id, str(s.form.get("reason") or ""))
+    return s.redirect(f"{PATH}/requests?done=rejected")

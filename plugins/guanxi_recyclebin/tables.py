@@ -45,13 +45,13 @@ request = sa.Table(
     sa.Column("requested_by_name", sa.String(100)),
     sa.Column("requested_at", sa.DateTime, nullable=False),
     sa.Column("reason", sa.Text),
-    sa.Column("approver_id", sa.Integer),  # the requester's manager when it was filed
+    sa.Column("approvers", sa.JSON, nullable=False),  # user ids asked when it was filed
     sa.Column("status", sa.String(12), nullable=False),  # pending | approved | rejected
     sa.Column("decided_by", sa.Integer),
     sa.Column("decided_by_name", sa.String(100)),
     sa.Column("decided_at", sa.DateTime),
     sa.Column("decision_reason", sa.Text),
-    sa.Index("ix_bin_request_approver", "approver_id", "status"),
+    sa.Index("ix_bin_request_status", "status", "id"),
     sa.Index("ix_bin_request_record", "entity", "record_id", "status"),
 )
 

@@ -15,6 +15,7 @@ from guanxi.auth.version import versions
 from guanxi.errors import ConflictError, NotFound, QueryError
 from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
+from guanxi.records import GONE
 from guanxi.rest.endpoint import ApiCall
 from guanxi.rest.params import parse_list_query, query_problem
 from guanxi.rest.problems import ApiProblem, bad_request, error_response, version_required
@@ -236,7 +237,7 @@ def delete_record(call: ApiCall) -> Response:
         )
     except ConflictError as conflict:
         return _conflict(call, entity, mask, wanted, conflict)
-    if outcome == "deleted":
+    if outcome in GONE:
         return Response(status_code=204)
     return JSONResponse({"outcome": outcome}, status_code=202)
 

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from guanxi.errors import GuanxiError, QueryError
 from guanxi.i18n import _
 from guanxi.meta.entity import FieldDef
+from guanxi.records import GONE
 from guanxi.web.listing import ListContext, ids_of, render_list
 from guanxi.web.screen import Screen, screen
 
@@ -85,7 +86,7 @@ def _run_bulk(s: Screen, ctx: ListContext, action: str, ids: list[int]) -> str:
         try:
             if action == "delete":
                 outcome = records.delete(actor, name, record_id)
-                done, pending = (done + 1, pending) if outcome == "deleted" else (done, pending + 1)
+                done, pending = (done + 1, pending) if outcome in GONE else (done, pending + 1)
                 continue
             records.update(
                 actor,

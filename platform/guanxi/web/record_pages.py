@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from guanxi.auth.fields import FieldMask, Level
 from guanxi.authorization import Access
 from guanxi.meta.entity import EntityDef, FieldDef
+from guanxi.records import GONE
 from guanxi.web import neighbours, related
 from guanxi.web.display import Presenter, entity_title
 from guanxi.web.display import readable_fields as readable
@@ -219,7 +220,7 @@ def delete(s: Screen) -> Response:
     outcome = s.platform.records.delete(
         s.actor, entity.name, record_id, reason=(s.form or {}).get("reason") or None
     )
-    if outcome != "deleted":  # handed to an approval or recycle-bin plugin
+    if outcome not in GONE:  # handed to an approval plugin: still there
         return s.redirect(f"/r/{entity.name}/{record_id}?notice=delete_requested")
     target = next_target(s, f"/r/{entity.name}")
     if target.split("?")[0] == f"/r/{entity.name}/{record_id}":
