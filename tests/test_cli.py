@@ -81,7 +81,8 @@ def test_check_passes_on_the_shipped_schemas(
     result = guanxi("check")
     assert result.returncode == 0, output(result)
     schema_dir = Path(__file__).resolve().parents[1] / "schemas"
-    assert f"ok: schemas in {schema_dir}, {len(DEFAULT_PLUGINS)} plugin(s)" in result.stdout
+    installed = len(DEFAULT_PLUGINS) + 1  # + guanxi_recyclebin, built in as an entry point
+    assert f"ok: schemas in {schema_dir}, {installed} plugin(s)" in result.stdout
     if test_db.dialect == "sqlite":
         assert not (tmp_path / "guanxi.db").exists()  # check never touches the database
 
@@ -151,9 +152,13 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
             listing[current] = (status, source)
         elif line.strip().startswith("hooks: ") and current:
             hooks[current] = line.strip().removeprefix("hooks: ")
-    assert listing == {name: ("enabled", "core") for name in DEFAULT_PLUGINS}
+    assert listing == {
+        **{name: ("enabled", "core") for name in DEFAULT_PLUGINS},
+        "guanxi_recyclebin": ("enabled", "entry point (guanxi)"),  # built in, as a plugin
+    }
     assert hooks == {
         "guanxi.defaults.field_types": "register_field_types",
+        "guanxi.defaults.binned": "query_conditions",
         "guanxi.defaults.history": "record_stored",
         "guanxi.defaults.stages": "record_stored, validate_record",
         "guanxi.defaults.permissions": "register_actions, register_jobs",
@@ -165,6 +170,8 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
         "guanxi.defaults.imports": "menu_items, register_jobs, register_routes",
         "guanxi.defaults.backups": "register_jobs",
         "guanxi.defaults.reports": "menu_items, register_routes",
+        "guanxi_recyclebin": "delete_record, menu_items, record_stored, register_jobs, "
+        "register_routes, register_tables, request_delete_approval",
     }
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from guanxi.backup.cli import add_backup_commands
+from guanxi.bin_cli import add_bin_commands
 from guanxi.crypto.cli import add_key_commands
 from guanxi.errors import GuanxiError, PluginError, SchemaFileError
 from guanxi.imports.cli import add_import_commands
@@ -421,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_backup_commands(commands)
     add_import_commands(commands)
     add_key_commands(commands)
+    add_bin_commands(commands)
     return parser
 
 

@@ -664,9 +664,9 @@ class RecordService(BinOperations, RecordReader):
         present = self.present(entity, stored)
         old_json, new_json = self.to_json(entity, old), self.to_json(entity, present)
         diff = {k: (old_json.get(k), new_json.get(k)) for k in sorted(changed) if k in new_json}
-        event = RecordEvent(
-            entity.name, op, old["id"], actor, now, present, old, diff, reason,
-            dict(field_reasons), confirmed,
+        event = RecordEvent(  # a soft delete is a delete: no record after it
+            entity.name, op, old["id"], actor, now, None if op == "delete" else present, old,
+            diff, reason, dict(field_reasons), confirmed,
         )  # fmt: skip
         self.pm.hook.record_stored(
             platform=self.platform, connection=connection, entity=entity, event=event

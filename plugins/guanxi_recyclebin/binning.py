@@ -75,6 +75,8 @@ def note_stored(connection: Any, event: RecordEvent) -> None:
                 },
             ).scalar_one()
         current.position += 1
+        # Left from a restore run while the plugin was off (`guanxi bin restore-all`).
+        _forget(connection, event.entity, event.record_id)
         connection.execute(
             sa.insert(item),
             {
@@ -85,13 +87,18 @@ def note_stored(connection: Any, event: RecordEvent) -> None:
             },
         )
     elif event.op in ("restore", "purge"):
-        where = sa.and_(item.c.entity == event.entity, item.c.record_id == event.record_id)
-        found = connection.execute(sa.select(item.c.deletion_id).where(where)).scalar()
-        if found is None:
-            return
-        connection.execute(sa.delete(item).where(where))
-        left = sa.select(item.c.record_id).where(item.c.deletion_id == found).exists()
-        connection.execute(sa.delete(deletion).where(deletion.c.id == found, ~left))
+        _forget(connection, event.entity, event.record_id)
+
+
+def _forget(connection: Any, entity: str, record_id: int) -> None:
+    """Drop a record from the bin's bookkeeping, and its deletion once empty."""
+    where = sa.and_(item.c.entity == entity, item.c.record_id == record_id)
+    found = connection.execute(sa.select(item.c.deletion_id).where(where)).scalar()
+    if found is None:
+        return
+    connection.execute(sa.delete(item).where(where))
+    left = sa.select(item.c.record_id).where(item.c.deletion_id == found).exists()
+    connection.execute(sa.delete(deletion).where(deletion.c.id == found, ~left))
 
 
 @dataclass(frozen=True)

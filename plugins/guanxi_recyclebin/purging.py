@@ -8,7 +8,7 @@ module's retention."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,7 +54,7 @@ def run(ctx: Any) -> dict[str, int]:
 def _unbooked(platform: Any, system: Actor, entity: str, cutoff: Any) -> list[int]:
     """Binned records older than the cutoff that no deletion of the bin holds."""
     page = platform.records.query(
-        system, entity, {"field": "deleted_at", "op": "lt", "value": cutoff.isoformat()},
+        system, entity, {"field": "deleted_at", "op": "lt", "value": cutoff.replace(tzinfo=UTC).isoformat()},
         sort=["deleted_at", "id"], limit=PAGE, action="binned",
     )  # fmt: skip
     ids = [int(row["id"]) for row in page.rows]

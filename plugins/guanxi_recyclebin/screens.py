@@ -6,7 +6,7 @@ comes back) and, for administrators, permanent deletion. Every read goes through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -78,10 +78,10 @@ def _filters(s: Screen) -> list[dict[str, Any]]:
     start, end = _day(s.params.get("from")), _day(s.params.get("to"))
     if start:
         moment = local_midnight_utc(start)
-        filters.append({"field": "deleted_at", "op": "gte", "value": moment.isoformat()})
+        filters.append({"field": "deleted_at", "op": "gte", "value": moment.replace(tzinfo=UTC).isoformat()})
     if end:
         moment = local_midnight_utc(end + timedelta(days=1))
-        filters.append({"field": "deleted_at", "op": "lt", "value": moment.isoformat()})
+        filters.append({"field": "deleted_at", "op": "lt", "value": moment.replace(tzinfo=UTC).isoformat()})
     return filters
 
 

@@ -233,6 +233,14 @@ def test_bin_screen_lists_restores_and_purges(bin_org: Org, login: Any) -> None:
     assert page.status_code == 200
     assert f'data-record="{customer}"' in page.text and "重复客户" in page.text
     assert "2 条相关记录" in page.text or "2 related" in page.text
+    today = clock.today_local()
+    by_manager = f"&by={bin_org.users['manager']}"
+    same_day = manager.get(f"/bin?entity=customer&from={today}&to={today}{by_manager}").text
+    assert f'data-record="{customer}"' in same_day
+    tomorrow = manager.get(f"/bin?entity=customer&from={today + timedelta(days=1)}").text
+    assert f'data-record="{customer}"' not in tomorrow
+    someone_else = manager.get(f"/bin?entity=customer&by={bin_org.users['admin']}").text
+    assert f'data-record="{customer}"' not in someone_else
     detail = manager.get(f"/bin/customer/{customer}")
     assert detail.status_code == 200 and "东海重工" in detail.text
     assert "data-purge" not in page.text  # administrators only
@@ -259,3 +267,27 @@ def test_bin_screen_forms_need_the_csrf_token(bin_org: Org, login: Any) -> None:
     answer = client.client.post("/bin/restore", data={"entity": "contact", "ids": str(contact)})
     assert answer.status_code == 403
     assert not _visible(bin_org.platform, bin_org.actor("manager"), "contact", contact)
+
+
+def test_bin_commands_empty_the_bin_without_the_plugin(bin_org: Org, make_platform: Any) -> None:
+    from guanxi import bin_cli
+    from guanxi.cli import build_parser
+
+    platform, manager = bin_org.platform, bin_org.actor("manager")
+    customer, contact = bin_org.customers["east"], bin_org.contacts["east"]
+    platform.records.delete(manager, "customer", customer)
+    platform.records.delete(manager, "contact", bin_org.contacts["shanghai"])
+    plain = make_platform(secret_key=SECRET)  # the plugin switched off
+
+    assert build_parser().parse_args(["bin", "purge", "--older-than", "7"]).older_than == 7
+    assert bin_cli.purge_older(plain, 7) == 0  # nothing that old
+    restored, refusals = bin_cli.restore_all(plain)
+
+    assert (restored, refusals) == (4, [])  # customer, contact, follow-up, the other contact
+    assert _visible(plain, manager, "customer", customer)
+    assert _visible(plain, manager, "contact", contact)
+    plain.records.delete(manager, "contact", contact)  # hard: the plugin is off
+    platform.records.delete(manager, "customer", customer)
+    assert bin_cli.purge_older(plain, 0) == 2  # the customer and its follow-up
+    with pytest.raises(NotFound):
+        plain.records.get(Actor.system(), "customer", customer, action="binned")
