@@ -108,8 +108,17 @@ class BinOperations:
         marks = {"deleted_at": now, "deleted_by": actor.user_id}
         events.append(
             self._store_update(
-                connection, snapshot, entity, old, {**old, **marks}, set(BIN_MARKS), actor,
-                reason, {}, op="delete", touch=False,
+                connection,
+                snapshot,
+                entity,
+                old,
+                {**old, **marks},
+                set(BIN_MARKS),
+                actor,
+                reason,
+                {},
+                op="delete",
+                touch=False,
             )  # fmt: skip
         )
         marked.remove((entity.name, old["id"]))
@@ -198,8 +207,15 @@ class BinOperations:
                     child = self._with_tags(connection, child_entity, child)
                     events.append(
                         self._store_update(
-                            connection, snapshot, child_entity, child,
-                            {**child, field.key: None}, {field.key}, actor, reason, {},
+                            connection,
+                            snapshot,
+                            child_entity,
+                            child,
+                            {**child, field.key: None},
+                            {field.key},
+                            actor,
+                            reason,
+                            {},
                         )  # fmt: skip
                     )
                 elif child["deleted_at"] is not None and depth < MAX_DEPTH:

@@ -78,10 +78,14 @@ def _filters(s: Screen) -> list[dict[str, Any]]:
     start, end = _day(s.params.get("from")), _day(s.params.get("to"))
     if start:
         moment = local_midnight_utc(start)
-        filters.append({"field": "deleted_at", "op": "gte", "value": moment.replace(tzinfo=UTC).isoformat()})
+        filters.append(
+            {"field": "deleted_at", "op": "gte", "value": moment.replace(tzinfo=UTC).isoformat()}
+        )
     if end:
         moment = local_midnight_utc(end + timedelta(days=1))
-        filters.append({"field": "deleted_at", "op": "lt", "value": moment.replace(tzinfo=UTC).isoformat()})
+        filters.append(
+            {"field": "deleted_at", "op": "lt", "value": moment.replace(tzinfo=UTC).isoformat()}
+        )
     return filters
 
 
