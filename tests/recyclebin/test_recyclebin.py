@@ -291,3 +291,31 @@ def test_bin_commands_empty_the_bin_without_the_plugin(bin_org: Org, make_platfo
     assert bin_cli.purge_older(plain, 0) == 2  # the customer and its follow-up
     with pytest.raises(NotFound):
         plain.records.get(Actor.system(), "customer", customer, action="binned")
+
+
+def test_settings_are_edited_on_the_admin_plugin_screen(bin_org: Org, login: Any) -> None:
+    platform, admin = bin_org.platform, login("admin")
+    page = admin.get("/admin/plugins").text
+    assert 'name="setting.approval_modules"' in page
+    assert 'name="setting.retention_by_module"' in page
+
+    bad = admin.post("/admin/plugins/guanxi_recyclebin", {
+        "enabled": "on", "settings_shown": "1", "setting.retention_by_module": "followup thirty",
+    })  # fmt: skip
+    assert bad.status_code == 422
+    assert 'id="err-s-guanxi_recyclebin-retention_by_module"' in bad.text
+    assert Settings.of(platform).retention("followup") == 90
+    good = admin.post("/admin/plugins/guanxi_recyclebin", {
+        "enabled": "on", "settings_shown": "1", "setting.retention_days": "60",
+        "setting.retention_by_module": "followup = 30\ncontact: 45",
+        "setting.self_restore_days": "7", "setting.approval_modules": "followup，contact",
+    })  # fmt: skip
+    assert good.status_code == 303
+    settings = Settings.of(platform)
+    assert (settings.retention("customer"), settings.retention("followup")) == (60, 30)
+    assert settings.retention("contact") == 45 and settings.self_restore_days == 7
+    assert settings.approval_modules == ("followup", "contact")
+    rep = bin_org.actor("rep_east")
+    assert platform.records.delete(rep, "followup", bin_org.followups["east"]) == (
+        "pending_approval"
+    )

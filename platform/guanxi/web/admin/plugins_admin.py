@@ -5,6 +5,7 @@ on or off changes which hooks are registered and takes effect at the next start.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.responses import Response
@@ -23,27 +24,56 @@ from guanxi.web.admin.org_common import admin_screen
 from guanxi.web.screen import Screen
 
 INPUT_TYPES = ("string", "integer", "number", "boolean")
+LIST_SEPARATORS = re.compile(r"[,，、;；\s]+")
+MAPPING_LINE = re.compile(r"^\s*([^=:：\s]+)\s*[=:：]\s*(-?\d+)\s*$")
+
+
+def _kind(spec: Any) -> str | None:
+    """How a property is typed in: its JSON type, "list" (an array of strings, one line
+    separated by commas) or "mapping" (an object of whole numbers, one "name = n" per line)."""
+    if not isinstance(spec, dict):
+        return None
+    if spec.get("type") in INPUT_TYPES:
+        return str(spec["type"])
+    if spec.get("type") == "array" and (spec.get("items") or {}).get("type") == "string":
+        return "list"
+    extra = spec.get("additionalProperties")
+    if spec.get("type") == "object" and isinstance(extra, dict) and extra.get("type") == "integer":
+        return "mapping"
+    return None
+
+
+def _shown(kind: str, value: Any) -> Any:
+    if value is None:
+        return ""
+    if kind == "list":
+        return ", ".join(str(v) for v in value)
+    if kind == "mapping":
+        return "\n".join(f"{k} = {v}" for k, v in dict(value).items())
+    return value
 
 
 def form_inputs(schema: dict[str, Any] | None, values: dict[str, Any]) -> list[dict[str, Any]]:
     """One input per schema property the form can render (string/integer/number/boolean,
-    enums as selects); other properties keep their stored value untouched."""
+    enums as selects, lists of names, name -> number mappings); other properties keep their
+    stored value untouched."""
     if not schema:
         return []
     required = set(schema.get("required", []))
     inputs = []
     for key, spec in schema.get("properties", {}).items():
-        if not isinstance(spec, dict) or spec.get("type") not in INPUT_TYPES:
+        kind = _kind(spec)
+        if kind is None:
             continue
         value = values.get(key, spec.get("default"))
         inputs.append({
             "key": key,
-            "type": spec["type"],
+            "type": kind,
             "title": spec.get("title") or key,
             "description": spec.get("description"),
             "enum": spec.get("enum"),
             "required": key in required,
-            "value": "" if value is None else value,
+            "value": _shown(kind, value),
         })  # fmt: skip
     return inputs
 
@@ -64,7 +94,16 @@ def _parse(
         if raw == "":
             settings.pop(key, None)  # the default applies (or "required" is reported)
             continue
-        if kind == "integer":
+        if kind == "list":
+            settings[key] = list(dict.fromkeys(p for p in LIST_SEPARATORS.split(raw) if p))
+        elif kind == "mapping":
+            lines = [line for line in raw.splitlines() if line.strip()]
+            matches = [MAPPING_LINE.match(line) for line in lines]
+            if all(matches):
+                settings[key] = {m.group(1): int(m.group(2)) for m in matches if m}
+            else:
+                errors[key] = s.t("One per line: name = whole number")
+        elif kind == "integer":
             try:
                 settings[key] = int(raw)
             except ValueError:
