@@ -319,3 +319,37 @@ def test_settings_are_edited_on_the_admin_plugin_screen(bin_org: Org, login: Any
     assert platform.records.delete(rep, "followup", bin_org.followups["east"]) == (
         "pending_approval"
     )
+
+
+def test_restore_clashing_with_a_duplicate_created_since_is_explained(bin_org: Org) -> None:
+    from tests.conftest import customer_data
+
+    platform, manager = bin_org.platform, bin_org.actor("manager")
+    platform.duplicates.save(Actor.system(), {
+        "name": "公司名称", "entity": "customer", "action": "block",
+        "fields": [{"field": "name", "method": "normalized"}],
+    })  # fmt: skip
+    platform.jobs.run_due()
+    customer = bin_org.customers["east"]
+    platform.records.delete(manager, "customer", customer)
+    # Binned records match no rule: the same company may be entered again meanwhile.
+    again = platform.records.create(manager, "customer", customer_data(name="东海重工"))
+
+    with pytest.raises(ValidationFailed) as refused:
+        binning.restore(platform, Settings.of(platform), manager, "customer", customer)
+
+    (error,) = refused.value.errors
+    assert error.field == "name" and error.details[0]["id"] == again["id"]
+    assert not _visible(platform, manager, "customer", customer)
+    assert not _visible(platform, manager, "contact", bin_org.contacts["east"])  # nor its batch
+
+
+def test_board_and_search_pages_do_not_show_binned_records(bin_org: Org, login: Any) -> None:
+    customer = bin_org.customers["east"]
+    bin_org.platform.records.delete(bin_org.actor("manager"), "customer", customer)
+    client = login("manager")
+    board = client.get("/r/customer/board")
+    assert board.status_code == 200 and "浦江电子" in board.text and "东海重工" not in board.text
+    found = client.get("/r/customer?q=东海")
+    assert found.status_code == 200 and f"/r/customer/{customer}" not in found.text
+    assert client.get(f"/r/customer/{customer}").status_code == 404
