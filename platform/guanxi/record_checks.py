@@ -38,7 +38,17 @@ def _exists_statement(table_name: str) -> sa.Select[Any]:
     return sa.select(target.c.id).where(target.c.id == sa.bindparam("id"))
 
 
-def _unique_error(field: FieldDef) -> FieldError:
+def _unique_error(field: FieldDef, binned: bool = False) -> FieldError:
+    if binned:  # the holder is hidden from every list: say where it is
+        return FieldError(
+            field.key,
+            "unique",
+            _(
+                "{field} is already used by a record in the recycle bin; restore it, or ask "
+                "an administrator to delete it permanently",
+                field=field.label,
+            ),
+        )
     return FieldError(
         field.key, "unique", _("{field} is already used by another record", field=field.label)
     )
@@ -212,11 +222,12 @@ class RecordChecks:
                 or (old is not None and old.get(field.key) == value)
             ):
                 continue
-            query = sa.select(table.c.id).where(equals(table, field.column, value))
+            query = sa.select(table.c.deleted_at).where(equals(table, field.column, value))
             if old is not None:
                 query = query.where(table.c.id != old["id"])
-            if connection.execute(query.limit(1)).first() is not None:
-                errors.append(_unique_error(field))
+            holder = connection.execute(query.limit(1)).first()
+            if holder is not None:
+                errors.append(_unique_error(field, binned=holder.deleted_at is not None))
         return errors
 
     def tag_errors(

@@ -353,3 +353,20 @@ def test_board_and_search_pages_do_not_show_binned_records(bin_org: Org, login: 
     found = client.get("/r/customer?q=东海")
     assert found.status_code == 200 and f"/r/customer/{customer}" not in found.text
     assert client.get(f"/r/customer/{customer}").status_code == 404
+
+
+def test_a_unique_value_held_by_a_binned_record_is_explained(bin_org: Org) -> None:
+    from tests.conftest import customer_data
+
+    platform, system = bin_org.platform, Actor.system()
+    platform.admin.add_field(system, "customer", "tax_no", "text", "税号", unique=True)
+    first = platform.records.create(system, "customer", customer_data(name="甲", cf_tax_no="91X"))
+    platform.records.delete(system, "customer", first["id"])
+
+    with pytest.raises(ValidationFailed) as refused:
+        platform.records.create(system, "customer", customer_data(name="乙", cf_tax_no="91X"))
+
+    (error,) = refused.value.errors
+    assert error.field == "cf_tax_no" and "回收站" in error.message.render("zh-CN")
+    restored = binning.restore(platform, Settings.of(platform), system, "customer", first["id"])
+    assert restored == [("customer", first["id"])]  # it kept its value: nothing to clash with
