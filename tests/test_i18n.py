@@ -49,3 +49,17 @@ def test_every_message_of_the_built_in_plugins_is_translated_to_chinese():
         msgids = tool.plugin_msgids(plugin)
         untranslated = sorted(m for m in msgids if translate(m, "zh-CN") == m)
         assert untranslated == [], plugin.name
+
+
+def test_a_built_in_plugin_translates_shared_messages_as_the_core_does():
+    """A plugin's catalog is added over the core's for every screen: a message both use must
+    read the same, or the plugin would change the core's wording (e.g. "to" in a history)."""
+    from babel.messages.pofile import read_po
+
+    tool = _catalog_tool()
+    with tool.PO_FILE.open("rb") as handle:
+        core = {m.id: m.string for m in read_po(handle) if m.id}
+    for _plugin, po_file in tool.plugin_catalogs():
+        with po_file.open("rb") as handle:
+            differing = [m.id for m in read_po(handle) if m.id in core and m.string != core[m.id]]
+        assert differing == [], po_file.name
