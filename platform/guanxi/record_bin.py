@@ -36,7 +36,7 @@ from guanxi.store.system_tables import history, notification, stage_history
 if TYPE_CHECKING:
     from guanxi.records import RecordService
 
-MAX_DEPTH = 5  # as deep as a cascade goes (the hard delete's limit too)
+MAX_DEPTH = 5  # as deep as a cascade goes, hard or soft
 BIN_MARKS = frozenset({"deleted_at", "deleted_by"})
 
 
@@ -85,13 +85,13 @@ class BinOperations:
         depth: int = 0,
     ) -> None:
         marked.append((entity.name, old["id"]))  # placeholder against cycles; moved last below
-        for child_entity, field, children in _referencing(connection, snapshot, entity, old):
+        for child_entity, field, children in referencing(connection, snapshot, entity, old):
             live = [c for c in children if c["deleted_at"] is None]
             live = [c for c in live if (child_entity.name, c["id"]) not in marked]
             if not live or field.on_delete == "set_null":
                 continue
             if field.on_delete == "restrict" or depth >= MAX_DEPTH:
-                raise _still_used(len(live), child_entity)
+                raise still_used(len(live), child_entity)
             if any(child["locked"] for child in live):
                 raise LockedError(
                     _(
@@ -199,7 +199,7 @@ class BinOperations:
         files: list[Path],
         depth: int = 0,
     ) -> None:
-        for child_entity, field, children in _referencing(connection, snapshot, entity, old):
+        for child_entity, field, children in referencing(connection, snapshot, entity, old):
             for child in children:
                 if child_entity.name == entity.name and child["id"] == old["id"]:
                     continue  # refers to itself: goes with the row
@@ -224,7 +224,7 @@ class BinOperations:
                         files, depth + 1,
                     )  # fmt: skip
                 else:
-                    raise _still_used(1, child_entity)
+                    raise still_used(1, child_entity)
         key = (entity.name, old["id"])
         tagging.replace_tags(connection, entity.name, old["id"], [])
         files.extend(attachments.drop_for_record(self.platform, connection, *key))
@@ -263,7 +263,7 @@ def _trace(entity: EntityDef, old: dict[str, Any]) -> dict[str, Any]:
     return trace
 
 
-def _referencing(
+def referencing(
     connection: Connection, snapshot: Snapshot, entity: EntityDef, old: dict[str, Any]
 ) -> list[tuple[EntityDef, Any, list[dict[str, Any]]]]:
     """(entity, reference field, rows) for every row, live or binned, pointing at `old`."""
@@ -311,7 +311,7 @@ def _binned_references(
     return errors
 
 
-def _still_used(count: int, entity: EntityDef) -> ValidationFailed:
+def still_used(count: int, entity: EntityDef) -> ValidationFailed:
     return ValidationFailed(
         [
             FieldError(

@@ -35,7 +35,7 @@ from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
 from guanxi.meta.registry import Snapshot
 from guanxi.reads import RecordReader
-from guanxi.record_bin import BinOperations
+from guanxi.record_bin import MAX_DEPTH, BinOperations, referencing, still_used
 from guanxi.record_checks import IGNORED_INPUT, WRITABLE_SYSTEM, RecordChecks
 from guanxi.store import grouped, numbering, tagging
 from guanxi.store.system_tables import user
@@ -819,67 +819,37 @@ class RecordService(BinOperations, RecordReader):
         depth: int,
     ) -> None:
         """Apply each referencing field's on_delete rule (restrict/cascade/set_null), then delete."""
-        for child_entity in snapshot.entities.values():
-            child_table = snapshot.tables[child_entity.name]
-            for field in child_entity.fields:
-                if field.type != "reference" or field.reference != entity.name:
-                    continue
-                children = [
-                    dict(row._mapping)
-                    for row in connection.execute(
-                        sa.select(child_table).where(child_table.c[field.column] == old["id"])
+        for child_entity, field, children in referencing(connection, snapshot, entity, old):
+            if field.on_delete == "restrict" or depth > MAX_DEPTH:
+                raise still_used(len(children), child_entity)
+            if any(child["locked"] for child in children):
+                raise LockedError(
+                    _(
+                        "A related {entity} record is locked; unlock it first",
+                        entity=child_entity.label,
                     )
-                ]
-                if not children:
-                    continue
-                if field.on_delete == "restrict" or depth > 5:
-                    raise ValidationFailed(
-                        [
-                            FieldError(
-                                None,
-                                "referenced",
-                                _(
-                                    "Still used by {count} {entity} records; remove them first",
-                                    count=len(children),
-                                    entity=child_entity.label,
-                                ),
-                            )
-                        ]
-                    )
-                if any(child["locked"] for child in children):
-                    raise LockedError(
-                        _(
-                            "A related {entity} record is locked; unlock it first",
-                            entity=child_entity.label,
-                        )
-                    )
-                for child in children:
-                    child = self._with_tags(connection, child_entity, child)
-                    if field.on_delete == "cascade":
-                        self._delete_tree(
+                )
+            for child in children:
+                child = self._with_tags(connection, child_entity, child)
+                if field.on_delete == "cascade":
+                    self._delete_tree(
+                        connection, snapshot, child_entity, child, actor, reason, events,
+                        depth + 1,
+                    )  # fmt: skip
+                else:
+                    events.append(
+                        self._store_update(
                             connection,
                             snapshot,
                             child_entity,
                             child,
+                            {**child, field.key: None},
+                            {field.key},
                             actor,
                             reason,
-                            events,
-                            depth + 1,
-                        )
-                    else:
-                        events.append(
-                            self._store_update(
-                                connection,
-                                snapshot,
-                                child_entity,
-                                child,
-                                {**child, field.key: None},
-                                {field.key},
-                                actor,
-                                reason,
-                                {},
-                            )
-                        )
+                            {},
+                        )  # fmt: skip
+                    )
         table = snapshot.tables[entity.name]
         tagging.replace_tags(connection, entity.name, old["id"], [])
         connection.execute(sa.delete(table).where(table.c.id == old["id"]))
