@@ -67,7 +67,9 @@ class BinOperations:
             if old["locked"]:
                 raise LockedError(_("This record is locked; unlock it to delete"))
             now = clock.now_utc()
-            self._bin_tree(connection, snapshot, entity, old, actor, reason, now, events, marked)
+            self._bin_tree(
+                connection, snapshot, entity, old, actor, reason, now, events, marked, set()
+            )
         self._after_commit(events)
         return marked
 
@@ -82,28 +84,27 @@ class BinOperations:
         now: datetime,
         events: list[RecordEvent],
         marked: list[tuple[str, int]],
+        seen: set[tuple[str, int]],
         depth: int = 0,
     ) -> None:
-        marked.append((entity.name, old["id"]))  # placeholder against cycles; moved last below
+        seen.add((entity.name, old["id"]))  # against cycles and records reached twice
         for child_entity, field, children in referencing(connection, snapshot, entity, old):
-            live = [c for c in children if c["deleted_at"] is None]
-            live = [c for c in live if (child_entity.name, c["id"]) not in marked]
+            live = [
+                c
+                for c in children
+                if c["deleted_at"] is None and (child_entity.name, c["id"]) not in seen
+            ]
             if not live or field.on_delete == "set_null":
                 continue
             if field.on_delete == "restrict" or depth >= MAX_DEPTH:
                 raise still_used(len(live), child_entity)
             if any(child["locked"] for child in live):
-                raise LockedError(
-                    _(
-                        "A related {entity} record is locked; unlock it first",
-                        entity=child_entity.label,
-                    )
-                )
+                raise related_locked(child_entity)
             for child in live:
                 child = self._with_tags(connection, child_entity, child)
                 self._bin_tree(
                     connection, snapshot, child_entity, child, actor, reason, now, events,
-                    marked, depth + 1,
+                    marked, seen, depth + 1,
                 )  # fmt: skip
         marks = {"deleted_at": now, "deleted_by": actor.user_id}
         events.append(
@@ -121,7 +122,6 @@ class BinOperations:
                 touch=False,
             )  # fmt: skip
         )
-        marked.remove((entity.name, old["id"]))
         marked.append((entity.name, old["id"]))
 
     def restore(
@@ -204,19 +204,10 @@ class BinOperations:
                 if child_entity.name == entity.name and child["id"] == old["id"]:
                     continue  # refers to itself: goes with the row
                 if field.on_delete == "set_null":  # live or binned on its own: let go
-                    child = self._with_tags(connection, child_entity, child)
                     events.append(
-                        self._store_update(
-                            connection,
-                            snapshot,
-                            child_entity,
-                            child,
-                            {**child, field.key: None},
-                            {field.key},
-                            actor,
-                            reason,
-                            {},
-                        )  # fmt: skip
+                        self._clear_reference(
+                            connection, snapshot, child_entity, child, field.key, actor, reason
+                        )
                     )
                 elif child["deleted_at"] is not None and depth < MAX_DEPTH:
                     self._purge_tree(
@@ -309,6 +300,12 @@ def _binned_references(
                 )
             )
     return errors
+
+
+def related_locked(entity: EntityDef) -> LockedError:
+    return LockedError(
+        _("A related {entity} record is locked; unlock it first", entity=entity.label)
+    )
 
 
 def still_used(count: int, entity: EntityDef) -> ValidationFailed:

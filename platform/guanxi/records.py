@@ -35,7 +35,13 @@ from guanxi.i18n import _
 from guanxi.meta.entity import EntityDef
 from guanxi.meta.registry import Snapshot
 from guanxi.reads import RecordReader
-from guanxi.record_bin import MAX_DEPTH, BinOperations, referencing, still_used
+from guanxi.record_bin import (
+    MAX_DEPTH,
+    BinOperations,
+    referencing,
+    related_locked,
+    still_used,
+)
 from guanxi.record_checks import IGNORED_INPUT, WRITABLE_SYSTEM, RecordChecks
 from guanxi.store import grouped, numbering, tagging
 from guanxi.store.system_tables import user
@@ -673,6 +679,22 @@ class RecordService(BinOperations, RecordReader):
         )
         return event
 
+    def _clear_reference(
+        self,
+        connection: Connection,
+        snapshot: Snapshot,
+        entity: EntityDef,
+        row: dict[str, Any],
+        key: str,
+        actor: Actor,
+        reason: str | None,
+    ) -> RecordEvent:
+        """An on_delete "set_null": the referencing record lets go, with history and event."""
+        record = self._with_tags(connection, entity, row)
+        return self._store_update(
+            connection, snapshot, entity, record, {**record, key: None}, {key}, actor, reason, {}
+        )
+
     def lock(
         self, actor: Actor, entity_name: str, record_id: int, *, reason: str | None = None
     ) -> dict[str, Any]:
@@ -823,32 +845,19 @@ class RecordService(BinOperations, RecordReader):
             if field.on_delete == "restrict" or depth > MAX_DEPTH:
                 raise still_used(len(children), child_entity)
             if any(child["locked"] for child in children):
-                raise LockedError(
-                    _(
-                        "A related {entity} record is locked; unlock it first",
-                        entity=child_entity.label,
-                    )
-                )
+                raise related_locked(child_entity)
             for child in children:
-                child = self._with_tags(connection, child_entity, child)
                 if field.on_delete == "cascade":
+                    child = self._with_tags(connection, child_entity, child)
                     self._delete_tree(
                         connection, snapshot, child_entity, child, actor, reason, events,
                         depth + 1,
                     )  # fmt: skip
                 else:
                     events.append(
-                        self._store_update(
-                            connection,
-                            snapshot,
-                            child_entity,
-                            child,
-                            {**child, field.key: None},
-                            {field.key},
-                            actor,
-                            reason,
-                            {},
-                        )  # fmt: skip
+                        self._clear_reference(
+                            connection, snapshot, child_entity, child, field.key, actor, reason
+                        )
                     )
         table = snapshot.tables[entity.name]
         tagging.replace_tags(connection, entity.name, old["id"], [])
@@ -894,37 +903,19 @@ class RecordService(BinOperations, RecordReader):
                 raise ValidationFailed(
                     [FieldError("to_id", "same_record", _("A record cannot replace itself"))]
                 )
-            for child_entity in snapshot.entities.values():
-                child_table = snapshot.tables[child_entity.name]
-                for field in child_entity.fields:
-                    if field.type != "reference" or field.reference != entity.name:
-                        continue
-                    column = child_table.c[field.column]
-                    rows = [
-                        dict(row._mapping)
-                        for row in connection.execute(
-                            sa.select(child_table).where(column == source["id"])
-                        )
-                    ]
-                    if not rows:
-                        continue
-                    if any(row["locked"] for row in rows):
-                        raise LockedError(
-                            _(
-                                "A related {entity} record is locked; unlock it first",
-                                entity=child_entity.label,
-                            )
-                        )
-                    for row in rows:
-                        child = self._with_tags(connection, child_entity, row)
-                        itself = child_entity.name == entity.name and child["id"] == target["id"]
-                        moved_to = {**child, field.key: None if itself else target["id"]}
-                        event = self._store_update(
-                            connection, snapshot, child_entity, child, moved_to, {field.key},
-                            actor, reason, {},
-                        )  # fmt: skip
-                        events.append(event)
-                    moved.append((child_entity.name, field.key, [row["id"] for row in rows]))
+            for child_entity, field, rows in referencing(connection, snapshot, entity, source):
+                if any(row["locked"] for row in rows):
+                    raise related_locked(child_entity)
+                for row in rows:
+                    child = self._with_tags(connection, child_entity, row)
+                    itself = child_entity.name == entity.name and child["id"] == target["id"]
+                    moved_to = {**child, field.key: None if itself else target["id"]}
+                    event = self._store_update(
+                        connection, snapshot, child_entity, child, moved_to, {field.key},
+                        actor, reason, {},
+                    )  # fmt: skip
+                    events.append(event)
+                moved.append((child_entity.name, field.key, [row["id"] for row in rows]))
         self._after_commit(events)
         return moved
 

@@ -28,6 +28,7 @@ from guanxi.api import (
 )
 from guanxi.auth import identity
 from guanxi.store.system_tables import department, user
+from guanxi_recyclebin import binning
 from guanxi_recyclebin.tables import request
 
 PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
@@ -171,7 +172,7 @@ def for_user(platform: Any, actor: Actor) -> tuple[list[Request], list[Request]]
                 .limit(50)
             )
         ]
-    admin = actor.is_system or bool(platform.records.access(actor).is_admin)
+    admin = binning.is_admin(platform, actor)
     waiting = [r for r in pending if admin or actor.user_id in r.approvers]
     return waiting, mine
 
@@ -182,7 +183,7 @@ def _open(platform: Any, actor: Actor, request_id: int) -> Request:
     if row is None or row.status != PENDING:
         raise NotFound(_("No such open request"))
     found = Request.of(row)
-    admin = actor.is_system or bool(platform.records.access(actor).is_admin)
+    admin = binning.is_admin(platform, actor)
     if not admin and actor.user_id not in found.approvers:
         raise NotFound(_("No such open request"))
     return found

@@ -182,10 +182,11 @@ def is_admin(platform: Any, actor: Actor) -> bool:
 
 
 def may_restore(
-    platform: Any, settings: Settings, actor: Actor, deleted_by: int | None, at: datetime | None
+    settings: Settings, actor: Actor, admin: bool, deleted_by: int | None, at: datetime | None
 ) -> bool:
-    """Admins always; the person who deleted it within the self-restore window."""
-    if is_admin(platform, actor):
+    """Admins (`admin`: is_admin, read once per page) always; the person who deleted it
+    within the self-restore window."""
+    if admin:
         return True
     if actor.user_id is None or deleted_by != actor.user_id or at is None:
         return False
@@ -208,7 +209,7 @@ def restore(
     found = deletion_of(platform, entity, record_id)
     deleted_by = found.deleted_by if found else stored.get("deleted_by")
     deleted_at = found.deleted_at if found else stored.get("deleted_at")
-    if not may_restore(platform, settings, actor, deleted_by, deleted_at):
+    if not may_restore(settings, actor, is_admin(platform, actor), deleted_by, deleted_at):
         raise PermissionDenied(
             _(
                 "Only administrators, or whoever deleted it within {days} days, may restore it",

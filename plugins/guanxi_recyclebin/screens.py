@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import sqlalchemy as sa
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -19,6 +20,7 @@ from guanxi.web.display import Presenter, entity_title, readable_fields
 from guanxi.web.screen import Screen, screen, url_with
 from guanxi_recyclebin import approval, binning
 from guanxi_recyclebin.settings import Settings
+from guanxi_recyclebin.tables import deletion, item
 
 PATH = "/bin"
 PAGE = 50
@@ -105,6 +107,7 @@ def bin_page(s: Screen) -> Response:
     fields = [f for f in (entity.get_field(k) for k in ("deleted_by",)) if f is not None]
     presenter = Presenter(s.platform, s.actor, entity, s.locale, mask).load(page.rows, fields)
     booked = binning.deletions_by_record(s.platform, entity.name, [r["id"] for r in page.rows])
+    admin = binning.is_admin(s.platform, s.actor)
     rows = []
     for record in page.rows:
         found, size = booked.get(int(record["id"]), (None, 1))
@@ -119,7 +122,7 @@ def bin_page(s: Screen) -> Response:
                 int(record["id"]), str(record.get("number") or ""), entity_title(entity, record),
                 deleted_at, (found.deleted_by_name if found else None) or by_cell,
                 (found.reason if found else None) or "", size - 1, part_of,
-                binning.may_restore(s.platform, settings, s.actor, deleted_by, deleted_at),
+                binning.may_restore(settings, s.actor, admin, deleted_by, deleted_at),
             )
         )  # fmt: skip
     next_url = url_with(s.request, after=page.next_cursor) if page.next_cursor else None
@@ -129,7 +132,7 @@ def bin_page(s: Screen) -> Response:
         entities=entities,
         rows=rows,
         next_url=next_url,
-        is_admin=binning.is_admin(s.platform, s.actor),
+        is_admin=admin,
         params=s.params,
         deleters=_deleters(s, entity),
         notice=_notice(s),
@@ -140,20 +143,17 @@ def bin_page(s: Screen) -> Response:
 def _label(s: Screen, entity_name: str) -> str:
     try:
         return s.platform.registry.get(entity_name).title(s.locale)
-    except Exception:  # a module removed since: its name will do
+    except NotFound:  # a module removed since: its name will do
         return entity_name
 
 
 def _deleters(s: Screen, entity: EntityDef) -> list[tuple[int, str]]:
     """Who deleted records of this module (for the filter): names kept by the bin."""
-    import sqlalchemy as sa
-
-    from guanxi_recyclebin.tables import deletion
-
     with s.platform.db.read() as connection:
         rows = connection.execute(
             sa.select(deletion.c.deleted_by, sa.func.max(deletion.c.deleted_by_name))
-            .where(deletion.c.deleted_by.is_not(None))
+            .join(item, item.c.deletion_id == deletion.c.id)
+            .where(item.c.entity == entity.name, deletion.c.deleted_by.is_not(None))
             .group_by(deletion.c.deleted_by)
             .order_by(sa.func.max(deletion.c.deleted_by_name))
         ).all()
@@ -182,6 +182,7 @@ def record_page(s: Screen) -> Response:
     settings = Settings.of(s.platform)
     deleted_by = found.deleted_by if found else record.get("deleted_by")
     deleted_at = found.deleted_at if found else record.get("deleted_at")
+    admin = binning.is_admin(s.platform, s.actor)
     return s.render(
         "guanxi_recyclebin/record.html",
         entity=entity,
@@ -194,8 +195,8 @@ def record_page(s: Screen) -> Response:
             for e, i in (found.members if found else ())
             if (e, i) != (entity_name, record_id)
         ],  # fmt: skip
-        may_restore=binning.may_restore(s.platform, settings, s.actor, deleted_by, deleted_at),
-        is_admin=binning.is_admin(s.platform, s.actor),
+        may_restore=binning.may_restore(settings, s.actor, admin, deleted_by, deleted_at),
+        is_admin=admin,
     )
 
 
