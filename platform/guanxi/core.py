@@ -14,6 +14,7 @@ from guanxi.crypto.keyring import load_ring, ring_loader
 from guanxi.errors import PluginError, SchemaProblem
 from guanxi.jobs import JobRunner
 from guanxi.meta.admin import MetadataAdmin
+from guanxi.meta.extensions import ExtensionError, apply_extensions
 from guanxi.meta.field_types import FieldTypeRegistry
 from guanxi.meta.loader import read_schema_dir
 from guanxi.meta.registry import Registry
@@ -91,7 +92,14 @@ class Guanxi:
             plugin = self.pm.get_name(implementation.plugin)
             for position, document in enumerate(implementation.function() or []):
                 documents.append((f"plugin {plugin}: schema {position}", document))
-        return documents
+        extensions = []
+        for implementation in self.pm.hook.extend_schemas.get_hookimpls():
+            plugin = self.pm.get_name(implementation.plugin)
+            extensions.extend((plugin, extension) for extension in implementation.function() or [])
+        try:
+            return apply_extensions(documents, extensions)
+        except ExtensionError as error:
+            raise PluginError(error.plugin, str(error)) from error
 
     def start(self, *, sync: bool = True) -> SyncReport:
         """Create or upgrade tables (online, never dropping), then run startup hooks.

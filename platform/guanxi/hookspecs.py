@@ -43,6 +43,21 @@ def register_schemas() -> list[dict[str, Any]]:
 
 
 @hookspec
+def extend_schemas() -> list[dict[str, Any]]:
+    """Return fields this plugin adds to other modules (core or another plugin's)::
+
+        [{"entity": "followup",
+          "properties": {"lead": {"x-guanxi": {"type": "reference", "reference": "lead", ...}}},
+          "optional": ["customer"],          # lift "required"; enforce your own rule instead
+          "indexes": [["lead", "created_at"]],
+          "related": [{"entity": "opportunity", "field": "customer"}],   # detail-page lists
+          "sections": [{"code": "pool", "label": {...}}]}]
+
+    A property that exists already is an error, never replaced.
+    """
+
+
+@hookspec
 def register_tables() -> list[Any]:
     """Return the SQLAlchemy Tables (on the plugin's own MetaData) it keeps its state in, named
     after the plugin (never ``gx_`` or ``e_``). ``Guanxi.start()`` creates them and adds the

@@ -75,10 +75,12 @@ class RecordChecks:
         self.visible = visible  # the read path's own "may this actor see record N?"
 
     def parse_input(
-        self, entity: EntityDef, data: Mapping[str, Any], mask: FieldMask
+        self, entity: EntityDef, data: Mapping[str, Any], mask: FieldMask, *, system: bool = False
     ) -> tuple[dict[str, Any], list[FieldError]]:
         """Input -> stored values. A field the actor cannot see is as unknown as a field that
-        does not exist; one they may only read (or see masked) is refused by name."""
+        does not exist; one they may only read (or see masked) is refused by name. Read-only
+        fields hold what the system derives (a lead's conversion links): only the system
+        actor writes them."""
         if not isinstance(data, Mapping):
             return {}, [FieldError(None, "bad_input", _("The record must be an object of fields"))]
         record: dict[str, Any] = {}
@@ -94,7 +96,7 @@ class RecordChecks:
                     )
                 )
                 continue
-            if field.readonly:
+            if field.readonly and not system:
                 errors.append(
                     FieldError(key, "read_only", _("{field} cannot be changed", field=field.label))
                 )

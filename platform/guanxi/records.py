@@ -314,7 +314,9 @@ class RecordService(BinOperations, RecordReader):
         """Everything a create checks before it writes: parse, defaults, hooks, validation,
         the assign right and, when the values decide it, the edit scope."""
         actor = access.actor
-        record, errors = self.checks.parse_input(entity, data, access.mask(entity))
+        record, errors = self.checks.parse_input(
+            entity, data, access.mask(entity), system=actor.is_system
+        )
         given_owner = "owner_id" in record
         self.checks.apply_defaults(entity, record, actor)
         if given_owner:
@@ -567,7 +569,7 @@ class RecordService(BinOperations, RecordReader):
                 )
             if old["locked"]:
                 raise LockedError(_("This record is locked; unlock it to edit"))
-            parsed, errors = self.checks.parse_input(entity, changes, mask)
+            parsed, errors = self.checks.parse_input(entity, changes, mask, system=actor.is_system)
             record = {**old, **parsed}
             if "owner_id" in parsed and parsed["owner_id"] != old.get("owner_id"):
                 self._follow_owner(

@@ -26,8 +26,7 @@ from guanxi.api import (
     ValidationFailed,
     _,
 )
-from guanxi.auth import identity
-from guanxi.store.system_tables import department, user
+from guanxi.auth.managers import managers_of
 from guanxi_recyclebin import binning
 from guanxi_recyclebin.tables import request
 
@@ -103,55 +102,11 @@ def file(
 
 def approvers_for(platform: Any, connection: Any, actor: Actor, entity: str) -> list[int]:
     """The requester's manager(s): see the module docstring."""
-    department_id = connection.execute(
-        sa.select(user.c.department_id).where(user.c.id == actor.user_id)
-    ).scalar()
-    seen: set[int] = set()
-    while department_id is not None and department_id not in seen:
-        seen.add(department_id)
-        members = (
-            connection.execute(
-                sa.select(user.c.id).where(
-                    user.c.department_id == department_id,
-                    user.c.active.is_(True),
-                    user.c.id != actor.user_id,
-                )
-            )
-            .scalars()
-            .all()
-        )
-        found = [m for m in members if _may_approve(platform, connection, int(m), entity)]
-        if found:
-            return sorted(found)
-        department_id = connection.execute(
-            sa.select(department.c.parent_id).where(department.c.id == department_id)
-        ).scalar()
-    everyone = (
-        connection.execute(
-            sa.select(user.c.id).where(user.c.active.is_(True), user.c.id != actor.user_id)
-        )
-        .scalars()
-        .all()
-    )
-    return sorted(int(m) for m in everyone if _is_admin(platform, connection, int(m)))
+    return managers_of(platform, connection, actor.user_id, entity, "approve_delete")
 
 
 def _name(actor: Actor) -> str:
     return actor.display_name or actor.username
-
-
-def _actor(connection: Any, user_id: int) -> Actor | None:
-    return identity.load_actor(connection, user_id)
-
-
-def _may_approve(platform: Any, connection: Any, user_id: int, entity: str) -> bool:
-    found = _actor(connection, user_id)
-    return found is not None and platform.records.access(found).allows(entity, "approve_delete")
-
-
-def _is_admin(platform: Any, connection: Any, user_id: int) -> bool:
-    found = _actor(connection, user_id)
-    return found is not None and bool(platform.records.access(found).is_admin)
 
 
 def for_user(platform: Any, actor: Actor) -> tuple[list[Request], list[Request]]:

@@ -50,7 +50,7 @@ def validate_record(
                 )
             )
             continue
-        missing = [f for f in stage.required_fields if record.get(f) in (None, "", [])]
+        missing = [f for f in stage.required_fields if _unmet(record.get(f))]
         if missing:
             names = [entity.field(f).label if entity.get_field(f) else f for f in missing]
             errors.append(
@@ -76,6 +76,11 @@ def validate_record(
                 )
             )
     return errors
+
+
+def _unmet(value: Any) -> bool:
+    """Empty, or an unticked yes/no: "budget confirmed" required to enter a stage means ticked."""
+    return value is None or value is False or (isinstance(value, str | list) and not value)
 
 
 _CLOSE = (
