@@ -81,7 +81,7 @@ def test_check_passes_on_the_shipped_schemas(
     result = guanxi("check")
     assert result.returncode == 0, output(result)
     schema_dir = Path(__file__).resolve().parents[1] / "schemas"
-    installed = len(DEFAULT_PLUGINS) + 1  # + guanxi_recyclebin, built in as an entry point
+    installed = len(DEFAULT_PLUGINS) + 2  # + guanxi_recyclebin, guanxi_sfa: entry points
     assert f"ok: schemas in {schema_dir}, {installed} plugin(s)" in result.stdout
     if test_db.dialect == "sqlite":
         assert not (tmp_path / "guanxi.db").exists()  # check never touches the database
@@ -155,6 +155,7 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
     assert listing == {
         **{name: ("enabled", "core") for name in DEFAULT_PLUGINS},
         "guanxi_recyclebin": ("enabled", "entry point (guanxi)"),  # built in, as a plugin
+        "guanxi_sfa": ("enabled", "entry point (guanxi)"),
     }
     assert hooks == {
         "guanxi.defaults.field_types": "register_field_types",
@@ -172,6 +173,9 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
         "guanxi.defaults.reports": "menu_items, register_routes",
         "guanxi_recyclebin": "delete_record, menu_items, record_stored, register_jobs, "
         "register_routes, register_tables, request_delete_approval",
+        "guanxi_sfa": "extend_schemas, menu_items, prepare_record, record_actions, "
+        "record_changed, record_stored, register_actions, register_jobs, register_routes, "
+        "register_schemas, register_tables, startup, validate_record",
     }
 
 

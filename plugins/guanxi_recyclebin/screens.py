@@ -96,7 +96,7 @@ def bin_page(s: Screen) -> Response:
     entity = _chosen(s, entities)
     if entity is None:
         if s.params.get("entity"):
-            raise NotFound(s.t("No such module"))
+            raise NotFound(_("No such module"))
         return s.render("guanxi_recyclebin/bin.html", entity=None, entities=entities, rows=[])
     settings = Settings.of(s.platform)
     page = s.platform.records.query(

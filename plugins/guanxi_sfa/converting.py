@@ -23,6 +23,7 @@ from guanxi.api import (
     ValidationFailed,
     _,
 )
+from guanxi.defaults.duplicates.checks import merging
 from guanxi_sfa import records_util
 
 CUSTOMER_FROM_LEAD = {
@@ -108,7 +109,9 @@ def convert(platform: Any, actor: Actor, lead_id: int, plan: Plan) -> dict[str, 
     lead = dict(records.get(actor, "lead", lead_id, action="edit", log_view=False))
     if lead.get("status") in ("converted", "abandoned"):
         raise ValidationFailed([FieldError("status", "closed", _("This lead is closed already"))])
-    with records.batch():
+    # The customer and contact made from the lead are not its duplicates (as records merging
+    # into one are not each other's); every other match still counts.
+    with merging([("lead", lead_id)]), records.batch():
         customer_id = _customer(platform, actor, lead, plan)
         contact_id = None
         if plan.contact:

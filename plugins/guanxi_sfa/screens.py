@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from guanxi import clock
-from guanxi.api import Actor, FieldError, GuanxiError, NotFound, ValidationFailed
+from guanxi.api import Actor, FieldError, GuanxiError, NotFound, ValidationFailed, _
 from guanxi.web.screen import Screen, screen, url_with
 from guanxi_sfa import assignment, converting, leads, records_util, scoring
 from guanxi_sfa.settings import Settings
@@ -64,7 +64,7 @@ def pool_page(s: Screen) -> Response:
     only the fields that say what the lead is: contact details come with the claim)."""
     access = s.platform.records.access(s.actor)
     if not access.allows("lead", "view"):
-        raise NotFound(s.t("No such page"))
+        raise NotFound(_("No such page"))
     entity = s.platform.registry.get("lead")
     filters: list[dict[str, Any]] = [
         {"field": "owner_id", "op": "is_empty"},
@@ -248,7 +248,7 @@ def score_page(s: Screen) -> Response:
 
 def rules_page(s: Screen) -> Response:
     if not s.platform.records.access(s.actor).is_admin:
-        raise NotFound(s.t("No such page"))
+        raise NotFound(_("No such page"))
     errors: list[FieldError] = []
     values: dict[str, Any] = {"method": "round_robin", "active": True}
     editing = s.params.get("edit")
@@ -337,7 +337,7 @@ def funnel_page(s: Screen) -> Response:
     was won and lost in the period; per owner the open pipeline."""
     records = s.platform.records
     if not records.access(s.actor).allows("opportunity", "view"):
-        raise NotFound(s.t("No such page"))
+        raise NotFound(_("No such page"))
     days = _period(s, 7)
     since = _since(days)
     entity = s.platform.registry.get("opportunity")
@@ -414,7 +414,7 @@ def loss_page(s: Screen) -> Response:
     competitor, and the win rate."""
     records = s.platform.records
     if not records.access(s.actor).allows("opportunity", "view"):
-        raise NotFound(s.t("No such page"))
+        raise NotFound(_("No such page"))
     days = _period(s, 90)
     since = _since(days)
     entity = s.platform.registry.get("opportunity")

@@ -42,6 +42,8 @@ def seed(platform: Any) -> None:
     if book is None:
         return
     with platform.db.unit_of_work() as connection:
+        if not sa.inspect(connection).has_table(seeded.name):
+            return  # started without a sync (a command on a database not set up yet)
         done = connection.execute(
             sa.select(seeded.c.key).where(seeded.c.key == DUPLICATE_RULES_KEY)
         ).first()

@@ -23,7 +23,7 @@ def _platform() -> Any:
     from guanxi.core import Guanxi
 
     platform = Guanxi.create()
-    platform.start(sync=False)
+    platform.start()  # an import after installing a plugin needs its columns
     return platform
 
 

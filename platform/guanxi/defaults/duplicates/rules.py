@@ -253,7 +253,10 @@ class RuleBook:
         if text is None:
             return []
         lookup = keys.keys_of(self.platform.cipher, rule.id, text)
-        return prefetch.answer(rule.id, lookup, entity, exclude_id)
+        found = prefetch.answer(rule.id, lookup, entity, exclude_id)
+        if found is None or entity == rule.entity:
+            return found
+        return [hit for hit in found if hit[0] == rule.entity]  # as in `matches`
 
     def matches(
         self,
@@ -263,7 +266,9 @@ class RuleBook:
         record: Mapping[str, Any],
         exclude_id: int | None,
     ) -> list[tuple[str, int]]:
-        """(entity, id) of records sharing the rule's key with `record`."""
+        """(entity, id) of records sharing the rule's key with `record`. A record of one of
+        the rule's other modules matches only records of the rule's own module: a lead rule
+        comparing with customers and contacts does not compare customers with each other."""
         text = self.key_text(rule, entity, record, connection)
         if text is None:
             return []
@@ -271,6 +276,8 @@ class RuleBook:
             dup_key.c.rule_id == rule.id,
             dup_key.c.key.in_(keys.keys_of(self.platform.cipher, rule.id, text)),
         )
+        if entity != rule.entity:
+            query = query.where(dup_key.c.entity == rule.entity)
         if exclude_id is not None:
             query = query.where(
                 sa.not_(sa.and_(dup_key.c.entity == entity, dup_key.c.record_id == exclude_id))
