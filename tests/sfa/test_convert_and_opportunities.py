@@ -87,9 +87,7 @@ def test_sfa05_convert_links_duplicate_and_refusal_writes_nothing(
         converting.convert(web_platform, sfa_org.actor("agent"), lead2["id"], converting.Plan())
 
 
-def test_sfa06_07_stage_conditions_reasons_and_probability(
-    web_platform: Any, sfa_org: Org
-) -> None:
+def test_sfa06_07_stage_conditions_reasons_and_probability(web_platform: Any, sfa_org: Org) -> None:
     rep = sfa_org.actor("rep_east")
     deal = web_platform.records.create(rep, "opportunity", {
         "name": "CRM 采购", "customer": sfa_org.customers["east"], "amount": "200000",
