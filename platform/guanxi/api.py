@@ -16,7 +16,7 @@ from guanxi.errors import (
 )
 from guanxi.events import RecordEvent
 from guanxi.hookspecs import hookimpl
-from guanxi.i18n import Message, _, add_translations
+from guanxi.i18n import Message, _, add_catalog, add_translations
 from guanxi.meta.entity import EntityDef, FieldDef
 from guanxi.meta.field_types import FieldType, FieldValueError
 
@@ -37,6 +37,7 @@ __all__ = [
     "RecordEvent",
     "ValidationFailed",
     "_",
+    "add_catalog",
     "add_translations",
     "hookimpl",
 ]

@@ -30,6 +30,16 @@ def add_translations(locale: str, mapping: Mapping[str, str]) -> None:
     _extra_catalogs.setdefault(locale, {}).update(mapping)
 
 
+def add_catalog(locale: str, po_file: Path) -> None:
+    """Let a plugin contribute its own gettext catalog (a .po beside its module); a missing
+    file adds nothing (the English msgids show)."""
+    if not po_file.exists():
+        return
+    with po_file.open("rb") as handle:
+        catalog = read_po(handle)
+    add_translations(locale, {m.id: m.string for m in catalog if m.id and m.string})
+
+
 def translate(msgid: str, locale: str = DEFAULT_LOCALE) -> str:
     if locale == "en":
         return msgid
