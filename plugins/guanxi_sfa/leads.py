@@ -33,6 +33,7 @@ from guanxi_sfa.tables import first_touch
 OVERDUE_JOB = "sfa.first_touch_overdue"
 ASSIGNED_KIND = "lead_assigned"
 OVERDUE_KIND = "first_touch_overdue"
+LATE_BATCH = 5000  # late first touches flagged per run (the next run takes the rest)
 POOL_REASONS = ("invalid_contact", "no_need", "competitor", "duplicate", "no_response", "other")
 
 
@@ -189,11 +190,13 @@ def overdue_job(ctx: Any) -> dict[str, int]:
                 first_touch.c.flagged_at.is_(None),
                 first_touch.c.due_at < now,
             )
-            .limit(5000)
+            .limit(LATE_BATCH)
         ).all()
+    found = _leads_by_id(platform, [row.lead_id for row in late])
     flagged = 0
+    managers_of = managers.ManagersOf(platform, "lead")
     for row in late:
-        lead = records_util.system_get(platform, "lead", row.lead_id)
+        lead = found.get(row.lead_id)
         open_lead = lead is not None and lead.get("status") in assignment.OPEN_STATUSES
         with platform.db.unit_of_work() as connection:
             connection.execute(
@@ -201,7 +204,7 @@ def overdue_job(ctx: Any) -> dict[str, int]:
             )
             if not open_lead or lead is None or lead.get("owner_id") != row.owner_id:
                 continue
-            for manager in managers.of_owner(platform, row.owner_id, "lead"):
+            for manager in managers_of(row.owner_id):
                 notifications.notify(
                     connection,
                     manager,
@@ -214,6 +217,19 @@ def overdue_job(ctx: Any) -> dict[str, int]:
                 )  # fmt: skip
             flagged += 1
     return {"flagged": flagged}
+
+
+def _leads_by_id(platform: Any, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The leads, read in pages of 500 ids (one query per page, not one per lead)."""
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        page = platform.records.query(
+            records_util.SYSTEM, "lead", {"field": "id", "op": "in", "value": chunk},
+            limit=len(chunk),
+        )  # fmt: skip
+        found.update((int(r["id"]), r) for r in page.rows)
+    return found
 
 
 # -- the lead pool: claim, give back, abandon ----------------------------------------------------

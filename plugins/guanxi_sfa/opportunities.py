@@ -67,6 +67,7 @@ def stale_job(ctx: Any) -> dict[str, int]:
     pipeline = platform.registry.snapshot().entity("opportunity").pipelines.get("stage")
     now = clock.now_utc()
     sent = 0
+    managers_of = managers.ManagersOf(platform, "opportunity")
     for stage, days in settings.stale_days.items():
         if pipeline is None or stage not in pipeline.by_code:
             continue
@@ -79,7 +80,9 @@ def stale_job(ctx: Any) -> dict[str, int]:
                  {"field": "stage_changed_at", "op": "lt", "value": records_util.iso(cutoff)}],
                 limit=500, after=after,
             )  # fmt: skip
-            sent += _alert(platform, page.rows, stage, pipeline.by_code[stage].label, days, now)
+            sent += _alert(
+                platform, page.rows, stage, pipeline.by_code[stage].label, days, now, managers_of
+            )
             after = page.next_cursor
             if after is None:
                 break
@@ -87,8 +90,9 @@ def stale_job(ctx: Any) -> dict[str, int]:
 
 
 def _alert(
-    platform: Any, rows: list[dict[str, Any]], stage: str, label: Any, days: int, now: Any
-) -> int:
+    platform: Any, rows: list[dict[str, Any]], stage: str, label: Any, days: int, now: Any,
+    managers_of: managers.ManagersOf,
+) -> int:  # fmt: skip
     if not rows:
         return 0
     sent = 0
@@ -112,9 +116,7 @@ def _alert(
                 )
             )
             owner = row.get("owner_id")
-            people = ([owner] if owner is not None else []) + managers.of_owner(
-                platform, owner, "opportunity"
-            )
+            people = ([owner] if owner is not None else []) + managers_of(owner)
             title = _("{deal} has been in {stage} for more than {days} days",
                       deal=row.get("name"), stage=label, days=days)  # fmt: skip
             for person in dict.fromkeys(people):

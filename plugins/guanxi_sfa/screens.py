@@ -13,7 +13,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from guanxi import clock
-from guanxi.api import Actor, FieldError, GuanxiError, NotFound, ValidationFailed, _
+from guanxi.api import (
+    Actor,
+    EntityDef,
+    FieldError,
+    GuanxiError,
+    NotFound,
+    ValidationFailed,
+    _,
+)
+from guanxi.auth import identity
 from guanxi.web.screen import Screen, screen, url_with
 from guanxi_sfa import assignment, converting, leads, records_util, scoring
 from guanxi_sfa.settings import Settings
@@ -300,17 +309,9 @@ def rules_page(s: Screen) -> Response:
 
 
 def _users(s: Screen) -> list[tuple[int, str]]:
-    import sqlalchemy as sa
-
-    from guanxi.store.system_tables import user
-
-    with s.platform.db.read() as connection:
-        rows = connection.execute(
-            sa.select(user.c.id, user.c.display_name, user.c.username)
-            .where(user.c.active.is_(True))
-            .order_by(user.c.username)
-        ).all()
-    return [(int(r.id), str(r.display_name or r.username)) for r in rows]
+    """Active users, by login name (the rule form's choices, the funnel's owner names)."""
+    found = sorted(identity.list_users(s.platform.db), key=lambda u: u["username"])
+    return [(int(u["id"]), str(u["display_name"] or u["username"])) for u in found if u["active"]]
 
 
 # -- funnel review and loss analysis ---------------------------------------------------------------
@@ -327,6 +328,16 @@ def _since(days: int) -> str:
     )
 
 
+def _opportunity_report(s: Screen, default_days: int) -> tuple[EntityDef, Any, int, str]:
+    """What the funnel and loss pages start from: the view right, the module, its pipeline,
+    the chosen period and its first moment."""
+    if not s.platform.records.access(s.actor).allows("opportunity", "view"):
+        raise NotFound(_("No such page"))
+    entity = s.platform.registry.get("opportunity")
+    days = _period(s, default_days)
+    return entity, entity.pipelines.get("stage"), days, _since(days)
+
+
 def _sum(rows: list[dict[str, Any]], key: str) -> Decimal:
     return sum((Decimal(r.get(key) or 0) for r in rows), Decimal(0))
 
@@ -336,12 +347,7 @@ def funnel_page(s: Screen) -> Response:
     weighted amount, how many entered the stage in the period and how many are stale; what
     was won and lost in the period; per owner the open pipeline."""
     records = s.platform.records
-    if not records.access(s.actor).allows("opportunity", "view"):
-        raise NotFound(_("No such page"))
-    days = _period(s, 7)
-    since = _since(days)
-    entity = s.platform.registry.get("opportunity")
-    pipeline = entity.pipelines.get("stage")
+    entity, pipeline, days, since = _opportunity_report(s, 7)
     stages = list(pipeline.stages) if pipeline is not None else []
     settings = Settings.of(s.platform)
     now = clock.now_utc()
@@ -397,28 +403,22 @@ def funnel_page(s: Screen) -> Response:
         weighted=sum((r["weighted"] for r in open_rows), Decimal(0)),
         owners=[(names.get(o.get("owner_id"), "—"), int(o["count"]),
                  Decimal(o.get("sum_amount") or 0)) for o in owners],
-        money=lambda v: _money(v, s.locale),
+        money=_money(s, entity),
     )  # fmt: skip
 
 
-def _money(value: Any, locale: str) -> str:
-    from babel.numbers import format_currency
-
-    return format_currency(
-        Decimal(value or 0), "CNY", locale="zh_CN" if locale == "zh-CN" else "en"
-    )
+def _money(s: Screen, entity: EntityDef) -> Any:
+    """Amounts as the opportunity's amount field formats them (CNY, the viewer's locale)."""
+    field = entity.field("amount")
+    kind = s.platform.types.for_field(field)
+    return lambda value: kind.format(Decimal(value or 0), field, s.locale)
 
 
 def loss_page(s: Screen) -> Response:
     """Loss analysis (SFA-08): deals closed in the period, lost ones by reason and by
     competitor, and the win rate."""
     records = s.platform.records
-    if not records.access(s.actor).allows("opportunity", "view"):
-        raise NotFound(_("No such page"))
-    days = _period(s, 90)
-    since = _since(days)
-    entity = s.platform.registry.get("opportunity")
-    pipeline = entity.pipelines.get("stage")
+    entity, pipeline, days, since = _opportunity_report(s, 90)
     won_codes = [st.code for st in pipeline.stages if st.category == "won"] if pipeline else []
     lost_codes = [st.code for st in pipeline.stages if st.category == "lost"] if pipeline else []
     closed = {"field": "closed_at", "op": "gte", "value": since}
@@ -446,7 +446,7 @@ def loss_page(s: Screen) -> Response:
                     Decimal(r.get("sum_amount") or 0)) for r in by_reason],
         by_competitor=[(r["competitor"] or s.t("not filled in"), int(r["count"]),
                         Decimal(r.get("sum_amount") or 0)) for r in by_competitor],
-        money=lambda v: _money(v, s.locale),
+        money=_money(s, entity),
     )  # fmt: skip
 
 
