@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from guanxi.api import Actor, EntityDef, FieldError, RecordEvent, _, hookimpl
-from guanxi_sfa import leads, opportunities, schemas, seeding, translations
+from guanxi_sfa import leads, opportunities, parts, schemas, seeding, translations
 from guanxi_sfa.settings import SETTINGS_SCHEMA
 from guanxi_sfa.tables import TABLES
 
-settings_schema = SETTINGS_SCHEMA
+settings_schema = parts.settings_schema(SETTINGS_SCHEMA)
 translations.load()
 
 SALES_MODULES = ("lead", "opportunity")
@@ -24,22 +24,23 @@ SALES_MODULES = ("lead", "opportunity")
 
 @hookimpl
 def register_schemas() -> list[dict[str, Any]]:
-    return schemas.documents()
+    return [*schemas.documents(), *parts.gather("documents")]
 
 
 @hookimpl
 def extend_schemas() -> list[dict[str, Any]]:
-    return schemas.EXTENSIONS
+    return [*schemas.EXTENSIONS, *parts.gather("extensions")]
 
 
 @hookimpl
 def register_tables() -> list[Any]:
-    return TABLES
+    return [*TABLES, *parts.gather("tables")]
 
 
 @hookimpl(trylast=True)  # after the core's duplicate rules have set up
 def startup(platform: Any) -> None:
     seeding.seed(platform)
+    parts.call("seed", platform)
 
 
 def _module(role: str, entities: tuple[str, ...], actions: tuple[str, ...]) -> list[list[str]]:
@@ -71,12 +72,12 @@ def register_actions() -> dict[str, Any]:
         ["marketer", "lead", "edit", "own"],
         ["service_agent", "opportunity", "view", "all"],
     ]
-    return {
+    return parts.merge_permissions({
         "actions": {"lead": ["convert", "claim"]},
         "grants": grants,
         "scopes": scopes,
         "rules": [["l", "lead", "on"]],
-    }
+    })  # fmt: skip
 
 
 @hookimpl
@@ -90,25 +91,28 @@ def prepare_record(
         leads.prepare(platform, record, old, actor)
     elif entity.name == "opportunity":
         opportunities.prepare(entity, record, old)
+    parts.call("prepare", platform, entity, record, old, actor, op)
 
 
 @hookimpl
 def validate_record(
     entity: EntityDef, record: dict[str, Any], old: dict[str, Any] | None, op: str
 ) -> list[FieldError]:
+    errors = parts.gather("validate", entity, record, old, op)
     if entity.name == "lead":
-        return leads.validate(record)
+        return [*leads.validate(record), *errors]
     orphan = record.get("customer") is None and record.get("lead") is None
     if entity.name == "followup" and op in ("create", "update") and orphan:
         message = _("A follow-up belongs to a customer or a lead")
-        return [FieldError("customer", "required", message)]
-    return []
+        return [FieldError("customer", "required", message), *errors]
+    return errors
 
 
 @hookimpl
 def record_stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent) -> None:
     if entity.name == "lead":
         leads.stored(platform, connection, event)
+    parts.call("stored", platform, connection, entity, event)
 
 
 @hookimpl
@@ -122,6 +126,7 @@ def record_changed(platform: Any, event: RecordEvent) -> None:
         entity = platform.registry.snapshot().entities.get("opportunity")
         if entity is not None:
             opportunities.changed(platform, entity, event)
+    parts.call("changed", platform, event)
 
 
 def _customer_followed(platform: Any, event: RecordEvent) -> None:
@@ -146,6 +151,7 @@ def register_jobs() -> list[dict[str, Any]]:
         {"name": leads.OVERDUE_JOB, "every": "hourly", "run": leads.overdue_job},
         {"name": "sfa.stale_opportunities", "every": "daily", "at": "07:30",
          "run": opportunities.stale_job},
+        *parts.gather("jobs"),
     ]  # fmt: skip
 
 
@@ -153,7 +159,7 @@ def register_jobs() -> list[dict[str, Any]]:
 def register_routes() -> list[Any]:
     from guanxi_sfa import screens  # the web layer, with the app
 
-    return screens.routes()
+    return [*screens.routes(), *parts.gather("routes")]
 
 
 MENU = (
@@ -174,15 +180,16 @@ def menu_items(platform: Any, actor: Actor) -> list[dict[str, Any]]:
     if access.is_admin:
         items.append({"href": "/sfa/admin/assignment", "position": 85,
                       "label": {"zh-CN": "线索分配规则", "en": "Lead assignment"}})  # fmt: skip
-    return items
+    return [*items, *parts.gather("menu", platform, actor, access)]
 
 
 @hookimpl
 def record_actions(
     platform: Any, actor: Actor, entity: EntityDef, record: dict[str, Any]
 ) -> list[dict[str, Any]]:
+    extra = parts.gather("record_actions", platform, actor, entity, record)
     if entity.name != "lead":
-        return []
+        return extra
     from guanxi_sfa import screens
 
-    return screens.lead_actions(platform, actor, record)
+    return [*screens.lead_actions(platform, actor, record), *extra]

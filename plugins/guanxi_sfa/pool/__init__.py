@@ -1,0 +1,1 @@
+"""Public customer pool (公海, SFA-10)."""

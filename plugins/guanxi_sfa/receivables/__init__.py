@@ -1,0 +1,1 @@
+"""Payment plans, received payments, receivables and sales targets (SFA-14, 16)."""
