@@ -1,6 +1,7 @@
 """The plugin's areas beyond leads and deals, each a sub-package with its own job: the public
-customer pool (`pool`), products, quotes, contracts and print templates (`commerce`), payment
-plans, payments and targets (`receivables`), grading and rep activity (`insight`).
+customer pool (`pool`), products, price lists, quotes and print templates (`commerce`),
+contracts and approvals (`contracts`), payment plans, payments and targets (`receivables`),
+grading and rep activity (`insight`).
 
 The plugin's hooks (in `guanxi_sfa/__init__.py`) ask every part for its share by the name of
 a plain function the part may define; a part defines only what it needs:
@@ -23,7 +24,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-PARTS = ("pool", "commerce", "receivables", "insight")
+PARTS = ("pool", "commerce", "contracts", "receivables", "insight")
 
 
 @cache

@@ -1,2 +1,1 @@
-"""Products, price lists, quotes, contracts, approvals and print templates (SFA-12, 13, 15;
-DATA-18)."""
+"""Products, price lists, quotes and print templates (SFA-12, SFA-15, DATA-18)."""
