@@ -43,6 +43,7 @@ from guanxi.record_bin import (
     still_used,
 )
 from guanxi.record_checks import IGNORED_INPUT, WRITABLE_SYSTEM, RecordChecks
+from guanxi.record_sets import SetOperations
 from guanxi.store import grouped, numbering, tagging
 from guanxi.store.system_tables import user
 
@@ -99,7 +100,7 @@ RESERVED_OPS = frozenset(
 )
 
 
-class RecordService(BinOperations, RecordReader):
+class RecordService(BinOperations, SetOperations, RecordReader):
     def __init__(self, platform: Guanxi) -> None:
         super().__init__(platform)
         self.checks = RecordChecks(platform, self._tag_fields, self._visible_record)
