@@ -324,6 +324,8 @@ class RowMaker:
             "updated_at": updated,
             "version": 1,
             "locked": False,
+            "deleted_at": None,  # live records (the recycle bin's marks, BIN-01)
+            "deleted_by": None,
             "next_followup_at": followup,
         }
         f.update(system)
