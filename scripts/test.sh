@@ -153,6 +153,14 @@ if [ ! -x "$CHROMIUM" ]; then
 fi
 export GUANXI_CHROMIUM=$CHROMIUM
 
+# WeasyPrint (PDF quotes and contracts, DATA-18) loads Debian's pango at import time.
+if ! .venv/bin/python -c "import weasyprint" >/dev/null 2>&1; then
+    log "WeasyPrint cannot load pango; installing libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk"
+    pgc_apt_install libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk ||
+        die "could not install pango for WeasyPrint with apt-get (needed by tests/sfa/test_printing.py)"
+    .venv/bin/python -c "import weasyprint" || die "weasyprint still does not import after installing pango"
+fi
+
 # ------------------------------------------------------------------ Lint ----
 lint_dirs=()
 for d in platform plugins tests bench; do
