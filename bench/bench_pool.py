@@ -32,7 +32,9 @@ def spread_followups(g, stale_pct: int) -> None:  # type: ignore[no-untyped-def]
     def days_ago(days: sa.ColumnElement) -> sa.ColumnElement:  # type: ignore[type-arg]
         if postgres:
             return sa.literal(NOW, sa.DateTime) - sa.func.make_interval(0, 0, 0, days)
-        return sa.func.datetime(sa.literal(NOW.isoformat(sep=" ")), "-" + sa.cast(days, sa.Text) + " days")
+        return sa.func.datetime(
+            sa.literal(NOW.isoformat(sep=" ")), "-" + sa.cast(days, sa.Text) + " days"
+        )
 
     ident = table.c.id
     stale = (ident % 100) < stale_pct

@@ -186,6 +186,12 @@ def load_demo(platform: Guanxi, customers: int = 220, seed: int = 20261122) -> d
                 },
             )
             counts["notes"] += 1
+    users = {actor.username: actor for actor in reps}
+    for username in ("manager01", "service01"):
+        users[username] = identity.actor_for(platform.db, username)
+    for extra in platform.pm.hook.demo_data(platform=platform, users=users):
+        for kind, made in (extra or {}).items():  # a plugin's customers add to the core's
+            counts[kind] = counts.get(kind, 0) + made
     return counts
 
 

@@ -233,3 +233,15 @@ def timeline_items(
 def dashboard_panels(platform: Any, actor: Actor) -> list[dict[str, Any]] | None:
     """Return extra home-dashboard panels (UI-08): [{"title": ..., "figures": [{"label",
     "value", "href"}], "position": 50}]. Figures must be counted through platform.records."""
+
+
+# -- Demo data ---------------------------------------------------------------------------------
+
+
+@hookspec
+def demo_data(platform: Any, users: dict[str, Any]) -> dict[str, int] | None:
+    """Add the plugin's share of `guanxi demo` after the core's organisation and customers
+    exist (OPS-01): write through platform.records as the demo users (`users`: login name ->
+    Actor, e.g. "manager01", "rep01".."rep12", "service01"); return how many of each kind
+    were made, e.g. {"leads": 40, "customers": 8} (counts of a core kind, such as customers
+    made by converting leads, add to the core's)."""

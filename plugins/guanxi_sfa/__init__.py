@@ -184,6 +184,13 @@ def menu_items(platform: Any, actor: Actor) -> list[dict[str, Any]]:
 
 
 @hookimpl
+def demo_data(platform: Any, users: dict[str, Actor]) -> dict[str, int]:
+    from guanxi_sfa import demo
+
+    return demo.load(platform, users)
+
+
+@hookimpl
 def record_actions(
     platform: Any, actor: Actor, entity: EntityDef, record: dict[str, Any]
 ) -> list[dict[str, Any]]:
