@@ -73,8 +73,12 @@ def test_another_reps_customer_is_404_on_every_method(api: Any, org: Org) -> Non
     assert contact.json()["errors"][0]["field"] == "customer"
 
 
-def test_a_module_the_role_may_not_use_is_403(api: Any, org: Org) -> None:  # PERM-02
+def test_a_write_the_role_may_not_make_is_405_with_the_reason(api: Any, org: Org) -> None:
+    """PERM-02: the method is not in the rep's OpenAPI document, so the answer is 405 with
+    their Allow list (checked before the body is read), and it says why."""
     org.platform.permissions.revoke(org.admin, "sales_rep", "task", "create")
     answer = api("rep_east").post("/api/v1/task", json={"title": "x"}, params={"lang": "en"})
-    assert answer.status_code == 403
+    assert answer.status_code == 405 and "POST" not in answer.headers["Allow"]
     assert answer.json()["errors"][0]["message"] == "You may not create Task records"
+    no_body = api("rep_east").post("/api/v1/task", content=b"", params={"lang": "en"})
+    assert no_body.status_code == 405

@@ -14,10 +14,17 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from guanxi.actor import Actor
-from guanxi.errors import GuanxiError, NotFound
+from guanxi.auth.tokens import check_token_scope
+from guanxi.errors import GuanxiError, NotFound, PermissionDenied
 from guanxi.i18n import _
 from guanxi.rest.body import read_json_object
-from guanxi.rest.problems import error_response, method_not_allowed, rate_limited, unauthenticated
+from guanxi.rest.problems import (
+    ApiProblem,
+    error_response,
+    method_not_allowed,
+    rate_limited,
+    unauthenticated,
+)
 from guanxi.rest.ratelimit import RateLimiter
 from guanxi.rest.serialize import RecordWriter
 from guanxi.web_auth import request_locale
@@ -97,6 +104,12 @@ class ApiEndpoint:
             limit_headers = decision.headers()
             if not decision.allowed:
                 raise rate_limited(decision.retry_after, limit_headers)
+            if request.method in self.actions and request.method != "GET":
+                # A write the caller may not make is not in their OpenAPI document either:
+                # 405 with their Allow list and the reason, before the body is read.
+                refusal = await run_in_threadpool(self._refusal, scope, actor, request.method)
+                if refusal is not None:
+                    raise refusal
             platform: Guanxi = scope["app"].state.platform
             call = ApiCall(request, platform, actor, locale, api)
             if request.method in BODY_METHODS:
@@ -107,6 +120,25 @@ class ApiEndpoint:
         for name, value in limit_headers.items():
             response.headers.setdefault(name, value)
         await response(scope, receive, send)
+
+    def _refusal(self, scope: Scope, actor: Actor, method: str) -> GuanxiError | None:
+        """Why this caller may not use `method` here (their role or their token), as a 405
+        carrying the service's own message and code; None when they may."""
+        platform: Guanxi = scope["app"].state.platform
+        entity = platform.registry.snapshot().entity(str(scope["path_params"]["entity"]))
+        action = self.actions[method]
+        try:
+            platform.records.access(actor).check_module(entity, action)
+            if actor.token_scope is not None:
+                check_token_scope(actor.token_scope, entity, action)
+        except PermissionDenied as denied:
+            try:
+                allowed = self._allowed_for(scope, actor)
+            except NotFound:  # not even their module: the plain refusal (403)
+                return denied
+            return ApiProblem(denied.message, status=405, code=denied.code,
+                              headers={"Allow": ", ".join(allowed)})  # fmt: skip
+        return None
 
     def _allowed_for(self, scope: Scope, actor: Actor) -> list[str]:
         """The methods of this path the caller may use on its module (NotFound when they may
