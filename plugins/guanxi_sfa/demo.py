@@ -48,6 +48,13 @@ def load(platform: Any, users: dict[str, Actor]) -> dict[str, int]:
     won = _opportunities(platform, rng, reps, counts)
     counts["won_opportunities"] = len(won)
     counts["pooled_customers"] = _pool(platform, rng, reps)
+    manager = users.get("manager01")
+    products, price_list = _catalog(platform)
+    counts["products"] = len(products)
+    counts["quotes"] = _quotes(platform, rng, reps, products, price_list)
+    if manager is not None:
+        counts["contracts"], counts["payments"] = _contracts(platform, rng, won, manager)
+        counts["sales_targets"] = _targets(platform, reps, manager)
     for kind in core:  # customers and contacts from conversions, follow-ups, first-touch tasks
         counts[f"{kind}s"] = _count(platform, kind) - before[kind]
     return counts
@@ -181,3 +188,124 @@ def _pool(platform: Any, rng: random.Random, reps: list[Actor]) -> int:
         ):
             moved += 1
     return moved
+
+
+PRODUCTS = (
+    ("CRM-STD", "关系CRM 标准版（每用户/年）", "subscription", "用户·年", "1200"),
+    ("CRM-PRO", "关系CRM 专业版（每用户/年）", "subscription", "用户·年", "2400"),
+    ("ERP-LINK", "ERP 对接模块", "software", "套", "38000"),
+    ("IMPL", "实施服务", "service", "人天", "2500"),
+    ("TRAIN", "现场培训", "service", "天", "4000"),
+    ("PAD", "销售平板终端", "hardware", "台", "3200"),
+)
+
+
+def _catalog(platform: Any) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    records = platform.records
+    products = []
+    for code, name, category, unit, price in PRODUCTS:
+        tax = "6" if category in ("service", "subscription") else "13"
+        found = _try(lambda c=code, n=name, k=category, u=unit, p=price, t=tax: records.create(
+            records_util.SYSTEM, "product",
+            {"code": c, "name": n, "category": k, "unit": u, "list_price": p, "tax_rate": t}))  # fmt: skip
+        if found:
+            products.append(dict(found))
+    today = clock.today_local()
+    price_list = _try(lambda: records.create(records_util.SYSTEM, "price_list", {
+        "name": f"{today.year}年渠道价格表", "valid_from": date(today.year, 1, 1).isoformat(),
+        "valid_to": date(today.year, 12, 31).isoformat(), "active": True}))  # fmt: skip
+    if price_list:
+        for product in products[:2]:  # volume price for licences from 50 users
+            price = Decimal(str(product["list_price"])) * Decimal("0.85")
+            _try(lambda p=product, v=price: records.create(records_util.SYSTEM, "price_list_item", {
+                "price_list": price_list["id"], "product": p["id"], "unit_price": str(v),
+                "min_quantity": "50"}))  # fmt: skip
+    return products, (dict(price_list) if price_list else None)
+
+
+def _quotes(
+    platform: Any, rng: random.Random, reps: list[Actor], products: list[dict[str, Any]],
+    price_list: dict[str, Any] | None,
+) -> int:  # fmt: skip
+    from guanxi_sfa.commerce import quotes
+
+    if not products:
+        return 0
+    made = 0
+    for rep in reps:
+        deals = platform.records.query(
+            rep, "opportunity", {"field": "stage", "op": "in", "value": ["proposal", "negotiation"]},
+            limit=1,
+        ).rows  # fmt: skip
+        for deal in deals:
+            quote = _try(lambda d=deal, r=rep: platform.records.create(r, "quote", {
+                "subject": d["name"], "customer": d["customer"], "opportunity": d["id"],
+                "price_list": price_list["id"] if price_list else None}))  # fmt: skip
+            if not quote:
+                continue
+            made += 1
+            for product, quantity in ((products[1], rng.choice([20, 60, 100])),
+                                      (products[3], rng.choice([10, 20, 30]))):  # fmt: skip
+                _try(lambda q=quote, p=product, n=quantity, r=rep: quotes.add_line(
+                    platform, r, q["id"], {"product": p["id"], "quantity": str(n),
+                                           "discount": str(rng.choice([0, 5, 8]))}))  # fmt: skip
+    return made
+
+
+def _contracts(
+    platform: Any, rng: random.Random, won: list[dict[str, Any]], manager: Actor
+) -> tuple[int, int]:
+    from guanxi_sfa.contracts import approvals
+    from guanxi_sfa.contracts import service as contracts
+    from guanxi_sfa.receivables import plans
+
+    made = paid = 0
+    for deal in won:
+        owner = _owner(platform, deal)
+        if owner is None:
+            continue
+        contract = _try(lambda d=deal, o=owner: contracts.from_opportunity(platform, o, d["id"]))
+        if not contract:
+            continue
+        made += 1
+        if not _try(lambda c=contract, o=owner: approvals.submit(
+                platform, o, "contract", c["id"], "请审批")):  # fmt: skip
+            continue
+        if not _try(lambda c=contract: approvals.decide(
+                platform, manager, "contract", c["id"], True, "同意")):  # fmt: skip
+            continue
+        rows = _try(lambda c=contract, o=owner: plans.generate(
+            platform, o, c["id"], rng.choice(["30/70", "30/60/10"]))) or []  # fmt: skip
+        if rows:
+            first = rows[0]
+            amount = Decimal(str(first["amount"])) * Decimal(rng.choice(["0.5", "1"]))
+            if _try(lambda c=contract, f=first, a=amount, o=owner: platform.records.create(
+                    o, "payment", {"contract": c["id"], "installment": f["id"],
+                                   "amount": str(a.quantize(Decimal("0.01"))),
+                                   "received_on": clock.today_local().isoformat(),
+                                   "method": "bank"})):  # fmt: skip
+                paid += 1
+    return made, paid
+
+
+def _owner(platform: Any, record: dict[str, Any]) -> Actor | None:
+    from guanxi.auth import identity
+
+    users = {u["id"]: u["username"] for u in identity.list_users(platform.db)}
+    name = users.get(record.get("owner_id"))
+    return identity.actor_for(platform.db, name) if name else None
+
+
+def _targets(platform: Any, reps: list[Actor], manager: Actor) -> int:
+    today = clock.today_local()
+    made = 0
+    for rep in reps:
+        for period_type, period, amount in (("month", today.month, "300000"),
+                                            ("quarter", (today.month - 1) // 3 + 1, "900000")):  # fmt: skip
+            if _try(lambda r=rep, t=period_type, n=period, a=amount: platform.records.create(
+                    manager, "sales_target", {"target_type": "user", "owner_id": r.user_id,
+                                              "period_type": t, "year": today.year, "period": n,
+                                              "won_amount_target": a,
+                                              "payment_target": str(int(a) // 2)})):  # fmt: skip
+                made += 1
+    return made
