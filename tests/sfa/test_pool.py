@@ -233,7 +233,7 @@ def test_sfa10_pool_screens(web_platform: Any, sfa_org: Org, login: Any) -> None
     page = client.get("/sfa/pool?pool=east")
     assert page.status_code == 200
     assert "东海重工" in page.text and "13812344321" not in page.text  # no mobile before a claim
-    assert f'data-claim="{east}"' in page.text
+    assert f'data-claim="{east}"' in page.text and '<select name="region"' in page.text
     claimed = client.post(f"/sfa/pool/customers/{east}/claim")
     assert claimed.status_code in (302, 303)
     assert _customer(platform, org, "east")["owner_id"] == org.users["rep_east2"]
