@@ -92,5 +92,10 @@ def test_values_are_checked_and_derived_fields_refused(platform):
     with pytest.raises(ValidationFailed) as caught:
         platform.records.update_matching(rep, "customer", EAST, {}, reason=None)
     assert caught.value.errors[0].code == "empty"
+    with pytest.raises(ValidationFailed) as caught:  # owner and stage moves: system jobs only
+        platform.records.update_matching(
+            rep, "customer", EAST, {"owner_id": None, "stage": "lost"}, reason=None
+        )
+    assert {e.field for e in caught.value.errors} == {"owner_id", "stage"}
     east = platform.records.get(system, "customer", org.customers["east"])
     assert east["version"] == 1  # nothing written

@@ -76,8 +76,9 @@ class SetOperations:
                 entity, changes, access.mask(entity), system=actor.is_system
             )
             fields = [
-                _plain_field(entity.get_field(key), key, errors, sealed=is_sealable(
-                    entity.get_field(key), self.types))
+                _plain_field(entity.get_field(key), key, errors,
+                             sealed=is_sealable(entity.get_field(key), self.types),
+                             system=actor.is_system)
                 for key in parsed
             ]  # fmt: skip
             if errors or not parsed:
@@ -111,11 +112,15 @@ class SetOperations:
 
 
 def _plain_field(
-    field: FieldDef | None, key: str, errors: list[FieldError], *, sealed: bool
+    field: FieldDef | None, key: str, errors: list[FieldError], *, sealed: bool, system: bool
 ) -> FieldDef | None:
+    """A field set-based updates may write: plain columns; the owner, the department and a
+    stage (whose moves have rules and reasons) only for the system's own jobs."""
     if field is None:
         return None
-    if not sealed and (key in SYSTEM_COLUMNS or field.type in PLAIN_TYPES | DATETIME_TYPES):
+    guarded = key in SYSTEM_COLUMNS or field.type == "stage"
+    plain = key in SYSTEM_COLUMNS or field.type in PLAIN_TYPES | DATETIME_TYPES
+    if not sealed and plain and (system or not guarded):
         return field
     errors.append(
         FieldError(key, "not_set_based", _("{field} cannot be changed for many records at once",

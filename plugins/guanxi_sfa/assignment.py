@@ -174,7 +174,7 @@ def _check(values: Mapping[str, Any], platform: Any) -> dict[str, Any]:
                 )
             )
         cleaned[column] = codes
-    user_ids = [int(u) for u in values.get("user_ids") or [] if str(u).isdigit()]
+    user_ids = [int(u) for u in values.get("user_ids") or [] if str(u).isdecimal()]
     if not user_ids:
         errors.append(FieldError("user_ids", "required", _("Choose at least one user")))
     if errors:

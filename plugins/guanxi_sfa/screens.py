@@ -202,7 +202,7 @@ def _plan(form: dict[str, Any]) -> converting.Plan:
         }  # fmt: skip
     customer = {"name": form["customer_name"]} if form["customer_name"] else {}
     return converting.Plan(
-        customer_id=int(target) if target.isdigit() else None,
+        customer_id=int(target) if target.isdecimal() else None,
         customer=customer,
         contact=form["contact"],
         opportunity=opportunity,
@@ -264,10 +264,10 @@ def rules_page(s: Screen) -> Response:
     if s.form is not None:
         action = str(s.form.get("action") or "save")
         rule_id = str(s.form.get("rule_id") or "")
-        if action in ("up", "down") and rule_id.isdigit():
+        if action in ("up", "down") and rule_id.isdecimal():
             assignment.move(s.platform, s.actor, int(rule_id), -1 if action == "up" else 1)
             return s.redirect("/sfa/admin/assignment")
-        if action == "delete" and rule_id.isdigit():
+        if action == "delete" and rule_id.isdecimal():
             assignment.delete(s.platform, s.actor, int(rule_id))
             return s.redirect("/sfa/admin/assignment")
         values = {
@@ -278,7 +278,7 @@ def rules_page(s: Screen) -> Response:
         }  # fmt: skip
         try:
             assignment.save(
-                s.platform, s.actor, values, int(rule_id) if rule_id.isdigit() else None
+                s.platform, s.actor, values, int(rule_id) if rule_id.isdecimal() else None
             )
         except ValidationFailed as error:
             errors = error.field_errors
@@ -287,7 +287,7 @@ def rules_page(s: Screen) -> Response:
             return s.redirect("/sfa/admin/assignment?saved=1")
     with s.platform.db.read() as connection:
         rules = assignment.rules(connection)
-    if editing and str(editing).isdigit() and s.form is None:
+    if editing and str(editing).isdecimal() and s.form is None:
         found = next((r for r in rules if r.id == int(editing)), None)
         if found is not None:
             values = {"name": found.name, "method": found.method, "active": found.active,
@@ -319,7 +319,7 @@ def _users(s: Screen) -> list[tuple[int, str]]:
 
 def _period(s: Screen, default: int) -> int:
     raw = s.params.get("days", "")
-    return int(raw) if raw.isdigit() and int(raw) in PERIODS else default
+    return int(raw) if raw.isdecimal() and int(raw) in PERIODS else default
 
 
 def _since(days: int) -> str:

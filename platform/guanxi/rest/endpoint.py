@@ -134,7 +134,7 @@ class ApiEndpoint:
         except PermissionDenied as denied:
             try:
                 allowed = self._allowed_for(scope, actor)
-            except NotFound:  # not even their module: the plain refusal (403)
+            except NotFound:  # not even their module: the refusal a GET there gets (403)
                 return denied
             return ApiProblem(denied.message, status=405, code=denied.code,
                               headers={"Allow": ", ".join(allowed)})  # fmt: skip

@@ -92,7 +92,7 @@ def line_change(s: Screen) -> Response:
             s.actor,
             line_id,
             changes,
-            int(version) if version.isdigit() else line["version"],
+            int(version) if version.isdecimal() else line["version"],
         )
     except ValidationFailed as error:
         errors = [
@@ -177,7 +177,7 @@ def templates_page(s: Screen) -> Response:
     values: dict[str, Any] = {"module": s.params.get("module") or "quote", "name": "", "body": ""}
     if s.form is not None:
         template_id = str(s.form.get("template_id") or "")
-        if s.form.get("action") == "delete" and template_id.isdigit():
+        if s.form.get("action") == "delete" and template_id.isdecimal():
             printing.delete(s.platform, s.actor, int(template_id))
             return s.redirect("/sfa/admin/print-templates")
         values = {k: str(s.form.get(k) or "") for k in ("module", "name", "body")}
@@ -188,7 +188,7 @@ def templates_page(s: Screen) -> Response:
                 values["module"],
                 values["name"],
                 values["body"],
-                int(template_id) if template_id.isdigit() else None,
+                int(template_id) if template_id.isdecimal() else None,
             )
         except ValidationFailed as error:
             errors = error.field_errors
@@ -196,7 +196,7 @@ def templates_page(s: Screen) -> Response:
         else:
             return s.redirect(f"/sfa/admin/print-templates?edit={saved}&saved=1")
     found = printing.templates(s.platform)
-    if editing_id and str(editing_id).isdigit() and s.form is None:
+    if editing_id and str(editing_id).isdecimal() and s.form is None:
         chosen = next((t for t in found if t["id"] == int(editing_id)), None)
         if chosen is not None:
             values = {k: chosen[k] for k in ("module", "name", "body")}
@@ -225,7 +225,12 @@ def print_page(s: Screen) -> Response:
         raise NotFound(_("No such page"))
     chosen = s.params.get("template", "")
     html = printing.render_html(
-        s.platform, s.actor, module, record_id, s.locale, int(chosen) if chosen.isdigit() else None
+        s.platform,
+        s.actor,
+        module,
+        record_id,
+        s.locale,
+        int(chosen) if chosen.isdecimal() else None,
     )
     if s.params.get("format") == "pdf":
         pdf = printing.render_pdf(html)

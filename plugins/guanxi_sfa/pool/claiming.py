@@ -33,11 +33,7 @@ def claim(platform: Any, actor: Actor, customer_id: int) -> dict[str, Any]:
     if not platform.records.access(actor).allows("customer", CLAIM):
         raise PermissionDenied(_("You may not claim customers from the public pool"))
     customer = records_util.system_get(platform, "customer", customer_id)
-    if customer is not None and customer.get("owner_id") is not None:
-        raise ValidationFailed(
-            [FieldError("owner_id", "taken", _("Someone else has taken this customer"))]
-        )
-    if customer is None or not customer.get("pool"):
+    if customer is None or not customer.get("pool"):  # an owned customer is not for claiming
         raise NotFound(_("This customer is not in a public pool"))
     settings = PoolSettings.of(platform)
     now = clock.now_utc()
@@ -177,8 +173,11 @@ def history(platform: Any, actor: Actor, customer_id: int) -> list[dict[str, Any
     customer = records_util.system_get(platform, "customer", customer_id)
     if customer is None:
         raise NotFound(_("This customer no longer exists"))
+    access = platform.records.access(actor)
     if not customer.get("pool"):
         platform.records.get(actor, "customer", customer_id, log_view=False)  # NotFound if not
+    elif not (access.allows("customer", CLAIM) or access.allows("customer", "assign")):
+        raise NotFound(_("This customer no longer exists"))  # the pools are not theirs to see
     with platform.db.read() as connection:
         return [
             dict(row)

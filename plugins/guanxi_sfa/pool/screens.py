@@ -64,26 +64,30 @@ def pool_page(s: Screen) -> Response:
     settings = PoolSettings.of(s.platform)
     chosen = settings.get(s.params.get("pool")) or (settings.pools[0] if settings.pools else None)
     entity = s.platform.registry.get("customer")
+    mask = s.platform.records.access(s.actor).mask(entity)
     filters: list[dict[str, Any]] = [
         {"field": "owner_id", "op": "is_empty"},
         {"field": "pool", "op": "eq", "value": chosen.code if chosen else "-"},
     ]
+    # Read as the system (pooled customers are in nobody's scope), so the viewer's field
+    # levels are applied here: filters and search only on fields they may read, values masked.
     for key in FILTERS:
-        if s.params.get(key):
+        if s.params.get(key) and key in mask.readable:
             filters.append({"field": key, "op": "eq", "value": s.params[key]})
     words = (s.params.get("q") or "").strip()[:100]
-    if words:
-        filters.append({"or": [{"field": "company", "op": "contains", "value": words},
-                               {"field": "name", "op": "contains", "value": words}]})  # fmt: skip
+    searchable = [k for k in ("company", "name") if k in mask.readable]
+    if words and searchable:
+        filters.append({"or": [{"field": k, "op": "contains", "value": words} for k in searchable]})
     page = s.platform.records.query(
         records_util.SYSTEM, "customer", filters, sort=["-pooled_at", "-id"], limit=PAGE,
         after=s.params.get("after") or None,
     )  # fmt: skip
-    mask = s.platform.records.access(s.actor).mask(entity)
     fields = [f for f in (entity.get_field(k) for k in POOL_FIELDS) if f and f.key in mask.levels]
-    presenter = Presenter(s.platform, s.actor, entity, s.locale, mask).load(page.rows, fields)
-    rows = [(r, [presenter.cell(f, r) for f in fields]) for r in page.rows]
-    choices = {key: entity.get_field(key).options for key in FILTERS if entity.get_field(key)}
+    shown = mask.apply_rows([dict(r) for r in page.rows])
+    presenter = Presenter(s.platform, s.actor, entity, s.locale, mask).load(shown, fields)
+    rows = [(r, [presenter.cell(f, r) for f in fields]) for r in shown]
+    choices = {key: entity.get_field(key).options for key in FILTERS
+               if entity.get_field(key) and key in mask.readable}  # fmt: skip
     return s.render(
         "guanxi_sfa/pool/pools.html", pools=settings.pools, chosen=chosen, fields=fields,
         rows=rows, choices=choices, params=s.params, settings=settings,
@@ -97,6 +101,7 @@ def expiring_page(s: Screen) -> Response:
     """The viewer's own customers that return to a pool within the warning days (at least a
     week ahead), soonest first, so a rep sees what to follow up."""
     settings = PoolSettings.of(s.platform)
+    mask = s.platform.records.access(s.actor).mask(s.platform.registry.get("customer"))
     now = clock.now_utc()
     ahead = now + timedelta(days=max(settings.warn_days, 7))
     due: list[tuple[Any, dict[str, Any], Any]] = []
@@ -108,7 +113,7 @@ def expiring_page(s: Screen) -> Response:
         page = s.platform.records.query(
             records_util.SYSTEM, "customer", filters, sort=["id"], limit=200
         )
-        due += [(recycling.due_at(pool, row), row, pool) for row in page.rows]
+        due += [(recycling.due_at(pool, row), mask.apply(dict(row)), pool) for row in page.rows]
     due.sort(key=lambda item: item[0] or now)
     rows = [(clock.format_moment(moment, s.locale), row, pool.label(s.locale))
             for moment, row, pool in due]  # fmt: skip
@@ -149,7 +154,12 @@ def release_page(s: Screen) -> Response:
 def history_page(s: Screen) -> Response:
     customer_id = int(s.path_params["customer_id"])
     entries = claiming.history(s.platform, s.actor, customer_id)
-    customer = records_util.system_get(s.platform, "customer", customer_id) or {}
+    entity = s.platform.registry.get("customer")
+    customer = (
+        s.platform.records.access(s.actor)
+        .mask(entity)
+        .apply(records_util.system_get(s.platform, "customer", customer_id) or {})
+    )
     settings = PoolSettings.of(s.platform)
     names = {u["id"]: u["display_name"] for u in identity.list_users(s.platform.db)}
     actions = {

@@ -88,7 +88,7 @@ def receivables_page(s: Screen) -> Response:
     if not access.allows("payment_plan", "view"):
         raise NotFound(_("No such page"))
     raw = str(s.params.get("days") or "")
-    days = int(raw) if raw.isdigit() and int(raw) <= 366 else max(reminders.reminder_days(
+    days = int(raw) if raw.isdecimal() and int(raw) <= 366 else max(reminders.reminder_days(
         s.platform), 7)  # fmt: skip
     today = plans.local_today()
     until = today + timedelta(days=days)
@@ -127,7 +127,7 @@ def targets_page(s: Screen) -> Response:
     if not access.allows("sales_target", "view"):
         raise NotFound(_("No such page"))
     raw = str(s.params.get("year") or "")
-    year = int(raw) if raw.isdigit() and 2000 <= int(raw) <= 2100 else plans.local_today().year
+    year = int(raw) if raw.isdecimal() and 2000 <= int(raw) <= 2100 else plans.local_today().year
     found = targets.attainment(s.platform, s.actor, year=year)
     entity = s.platform.registry.get("sales_target")
     fields = [entity.field(k) for k in ("owner_id", "department")]
