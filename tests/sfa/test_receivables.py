@@ -250,3 +250,20 @@ def test_sfa14_receivables_page_and_plan_screen(
     assert f'data-plan="{first["id"]}"' not in rep.get("/sfa/receivables?days=90").text
     assert 'href="/sfa/receivables"' in rep.get("/").text
     assert rep.get("/sfa/receivables").status_code == 200
+
+
+def test_sfa14_contract_limit_holds_across_installment_and_contract_payments(
+    web_platform: Any, sfa_org: Org
+) -> None:
+    """A payment on an installment is also held to what the contract still owes (review)."""
+    rep = sfa_org.actor("rep_east")
+    deal = contract(web_platform, sfa_org, amount="100000.00")
+    first, _second = plans.generate(web_platform, rep, deal["id"], "30/70")
+    web_platform.records.create(rep, "payment", {
+        "contract": deal["id"], "amount": "90000.00",
+        "received_on": clock.today_local().isoformat(), "method": "bank",
+    })  # fmt: skip
+    with pytest.raises(ValidationFailed) as over:
+        pay(web_platform, rep, first, "20000.00")  # the installment has room, the contract not
+    assert codes(over.value) == {"amount": "over_due"}
+    assert stored(sfa_org, "contract", deal["id"])["outstanding_amount"] == Decimal("10000.00")

@@ -282,7 +282,10 @@ def context(
             lines, line_values, line_labels = _shown(platform, actor, child[0], rows, locale)
             found.update(lines=lines, line_values=line_values, line_labels=line_labels)
     amount = next((raws[0][k] for k in ("total", "amount") if raws[0].get(k) is not None), None)
-    found["amount_upper"] = pricing.rmb_upper(amount) if amount is not None else ""
+    try:  # a total masked for the viewer ("****") has no amount in words either
+        found["amount_upper"] = pricing.rmb_upper(amount) if amount is not None else ""
+    except (ArithmeticError, ValueError, TypeError):
+        found["amount_upper"] = ""
     return found
 
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from guanxi.api import EntityDef, FieldError, RecordEvent, ValidationFailed, _
 from guanxi_sfa import records_util
-from guanxi_sfa.receivables.plans import local_today
+from guanxi_sfa.receivables.plans import amount_of, local_today
 
 SYSTEM = records_util.SYSTEM
 ZERO = Decimal(0)
@@ -26,7 +26,9 @@ OPEN = ("planned", "partial", "overdue")
 
 
 def money(value: Any) -> Decimal:
-    return Decimal(value) if value is not None else ZERO
+    """For sums: empty and masked count as nothing (a masked amount is not the reader's)."""
+    found = amount_of(value)
+    return found if found is not None else ZERO
 
 
 def plan_status(record: dict[str, Any]) -> str:
@@ -81,28 +83,36 @@ def prepare_payment(
 
 
 def check_limit(platform: Any, connection: Any, event: RecordEvent) -> None:
-    """Refuse (rolling the write back) a payment that takes the installment — or, without
-    one, the contract — above its amount, or an installment of another contract."""
+    """Refuse (rolling the write back) a payment that takes the contract — and its
+    installment, if it names one — above its amount, or an installment of another contract.
+    The contract row is locked first, then the installment, so concurrent payments of one
+    contract queue behind each other whatever they name."""
     record = event.record
     if event.op not in ("create", "update", "restore") or record is None:
         return
     snapshot = platform.registry.snapshot()
-    payments = snapshot.table("payment")
     column = _columns(snapshot, "payment")
     plan_id, contract_id = record.get("installment"), record.get("contract")
+    checks = [("contract", contract_id, column("contract") == contract_id)]
     if plan_id is not None:
-        target, field, where = "payment_plan", "installment", column("installment") == plan_id
-    else:
-        target, field, where = "contract", "contract", column("contract") == contract_id
-    table = snapshot.table(target)
-    columns = _columns(snapshot, target)
+        checks.append(("payment_plan", plan_id, column("installment") == plan_id))
+    for target, target_id, where in checks:
+        _check_one(snapshot, connection, record, target, target_id, where)
+
+
+def _check_one(
+    snapshot: Any, connection: Any, record: dict[str, Any], target: str, target_id: Any,
+    where: Any,
+) -> None:  # fmt: skip
+    payments, column = snapshot.table("payment"), _columns(snapshot, "payment")
+    table, columns = snapshot.table(target), _columns(snapshot, target)
     wanted = [columns("amount")] + ([columns("contract")] if target == "payment_plan" else [])
     row = connection.execute(
-        sa.select(*wanted).where(table.c.id == record.get(field)).with_for_update()
+        sa.select(*wanted).where(table.c.id == target_id).with_for_update()
     ).first()
     if row is None:
         return
-    if target == "payment_plan" and row[1] != contract_id:
+    if target == "payment_plan" and row[1] != record.get("contract"):
         raise ValidationFailed([FieldError("installment", "other_contract",
                                            _("The installment belongs to another contract"))])  # fmt: skip
     paid = connection.execute(

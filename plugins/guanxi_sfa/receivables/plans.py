@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
@@ -101,6 +101,16 @@ def split(amount: Decimal, percents: list[Decimal]) -> list[Decimal]:
     return [*parts, amount - sum(parts, Decimal(0))]
 
 
+def amount_of(value: Any) -> Decimal | None:
+    """A money value as read, or None when empty or masked for the reader ("****")."""
+    if value is None:
+        return None
+    try:
+        return Decimal(value)
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
 def local_today() -> date:
     """Today in business time, from the (monkeypatchable) clock."""
     return clock.to_local(clock.now_utc()).date()
@@ -141,7 +151,8 @@ def generate(
         raise refuse("template", "invalid", problem)
     records = platform.records
     contract = dict(records.get(actor, "contract", contract_id, action="edit", log_view=False))
-    if contract.get("amount") is None or Decimal(contract["amount"]) <= 0:
+    amount = amount_of(contract.get("amount"))
+    if amount is None or amount <= 0:
         raise refuse("amount", "required",
                      _("The contract needs an amount before a payment plan"))  # fmt: skip
     with records.batch() as connection:

@@ -17,6 +17,7 @@ from guanxi.web.display import Presenter
 from guanxi.web.screen import Screen, screen
 from guanxi_sfa.receivables import plans, reminders, targets
 from guanxi_sfa.receivables.payments import OPEN, money
+from guanxi_sfa.receivables.plans import amount_of
 
 LIST_FIELDS = ("number", "contract", "customer", "title", "due_on", "amount", "received_amount",
                "status", "owner_id")  # fmt: skip
@@ -65,7 +66,7 @@ def plan_page(s: Screen) -> Response:
     for name, raw in plans.templates(s.platform).items():
         problem = plans.template_problem(raw)
         preview = []
-        if problem is None and contract.get("amount") is not None:
+        if problem is None and amount_of(contract.get("amount")) is not None:
             preview = plans.rows_for(contract, plans.steps_of(raw))
         options.append({"name": name, "problem": problem.render(s.locale) if problem else None,
                         "rows": preview})  # fmt: skip
