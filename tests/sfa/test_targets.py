@@ -125,3 +125,20 @@ def test_sfa16_targets_page(
     assert f'data-target="{business["team"]}"' in manager.text and "¥80,000.00" in manager.text
     assert 'href="/sfa/targets"' in login("rep_east").get("/").text
     assert login("agent").get("/sfa/targets").status_code == 404
+
+
+def test_sfa16_a_department_target_only_within_ones_own_tree(
+    web_platform: Any, sfa_org: Org
+) -> None:
+    """A department target counts all its people, so a manager may not aim one at another
+    department (it would show that department's totals) — review finding."""
+    manager = sfa_org.actor("manager")  # manages east and shanghai
+    values = {"target_type": "department", "period_type": "year", "year": 2026,
+              "won_amount_target": "100000", "payment_target": "0"}  # fmt: skip
+    with pytest.raises(ValidationFailed) as refused:
+        web_platform.records.create(manager, "sales_target",
+                                    {**values, "department": sfa_org.departments["north"]})  # fmt: skip
+    assert {e.field for e in refused.value.errors} == {"department"}
+    mine = web_platform.records.create(manager, "sales_target",
+                                       {**values, "department": sfa_org.departments["shanghai"]})  # fmt: skip
+    assert mine["department"] == sfa_org.departments["shanghai"]

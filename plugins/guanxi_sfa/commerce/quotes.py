@@ -106,7 +106,13 @@ def prepare_line(
 ) -> None:
     """Defaults from the product and price list, then the line's amounts."""
     quote = records_util.system_get(platform, "quote", record.get("quote"))
-    if quote is not None and quote.get("status") not in EDITABLE_STATUSES and not actor.is_system:
+    left = None  # a line moved from another quote leaves that one changed too
+    if old is not None and old.get("quote") != record.get("quote"):
+        left = records_util.system_get(platform, "quote", old.get("quote"))
+    locked = [
+        q for q in (quote, left) if q is not None and q.get("status") not in EDITABLE_STATUSES
+    ]
+    if locked and not actor.is_system:
         raise ValidationFailed(
             [
                 FieldError(

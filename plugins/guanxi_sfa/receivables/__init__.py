@@ -91,6 +91,8 @@ def validate(
 def stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent) -> None:
     if entity.name == "payment":
         payments.check_limit(platform, connection, event)
+    elif targets.is_target(entity):
+        targets.check_department(platform, connection, event)
 
 
 def changed(platform: Any, event: RecordEvent) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from guanxi import clock
-from guanxi.api import Actor, EntityDef, FieldError, _
+from guanxi.api import Actor, EntityDef, FieldError, ValidationFailed, _
 from guanxi.auth import identity
 from guanxi.store.system_tables import user
 from guanxi_sfa import records_util
@@ -101,6 +101,25 @@ def people(platform: Any, target: dict[str, Any]) -> list[int]:
                 sa.select(user.c.id).where(user.c.department_id.in_(departments))
             ).scalars()
         )
+
+
+def check_department(platform: Any, connection: Any, event: Any) -> None:
+    """A department target is measured over all its people (as the system), so only someone
+    whose own department tree holds that department may set it (administrators any): else a
+    manager could read another department's won and paid totals through a target."""
+    record = event.record
+    if event.op not in ("create", "update", "restore") or record is None:
+        return
+    department_id = record.get("department")
+    if record.get("target_type") != "department" or department_id is None:
+        return
+    actor = event.actor
+    if actor.is_system or platform.records.access(actor).is_admin:
+        return
+    own = identity.subtree(connection, actor.department_id) if actor.department_id else set()
+    if int(department_id) not in own:
+        raise ValidationFailed([FieldError("department", "out_of_scope", _(
+            "You may set targets only for your own department and those under it"))])  # fmt: skip
 
 
 # -- attainment ---------------------------------------------------------------------------------
