@@ -173,7 +173,8 @@ def test_plugins_lists_the_core_plugins_and_their_hooks(guanxi: Run) -> None:
         "guanxi.defaults.reports": "menu_items, register_routes",
         "guanxi_recyclebin": "delete_record, menu_items, record_stored, register_jobs, "
         "register_routes, register_tables, request_delete_approval",
-        "guanxi_sfa": "demo_data, extend_schemas, menu_items, prepare_record, record_actions, "
+        "guanxi_sfa": "delete_record, demo_data, extend_schemas, menu_items, prepare_record, "
+        "record_actions, "
         "record_changed, record_stored, register_actions, register_jobs, register_routes, "
         "register_schemas, register_tables, startup, validate_record",
     }

@@ -108,6 +108,16 @@ def validate_record(
     return errors
 
 
+@hookimpl(tryfirst=True)  # before the recycle bin takes the deletion over
+def delete_record(platform: Any, entity: EntityDef, record: dict[str, Any], actor: Actor) -> None:
+    """Refuse deleting a line of a quote that is no longer a draft (the line's own deletion:
+    this hook is not called for rows its quote's deletion cascades to)."""
+    if entity.name == "quote_line":
+        from guanxi_sfa.commerce import quotes
+
+        quotes.refuse_line_delete(platform, record, actor)
+
+
 @hookimpl
 def record_stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent) -> None:
     if entity.name == "lead":

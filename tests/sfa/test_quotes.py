@@ -238,6 +238,12 @@ def test_sfa12_send_over_threshold_needs_approval(web_platform: Any, sfa_org: Or
     with pytest.raises(ValidationFailed) as error:  # what was sent stays as sent
         quotes.change_line(web_platform, rep, line["id"], {"discount": "1"}, line["version"] + 1)
     assert "quote" in error.value.fields()
+    with pytest.raises(ValidationFailed) as error:  # nor by deleting a line on its own
+        web_platform.records.delete(sfa_org.actor("manager"), "quote_line", line["id"])
+    assert "quote" in error.value.fields()
+    assert web_platform.records.get(rep, "quote_line", line["id"])["id"] == line["id"]
+    outcome = web_platform.records.delete(sfa_org.actor("manager"), "quote", quote["id"])
+    assert outcome == "deleted"  # the quote's own deletion takes its lines along
 
 
 def test_sfa12_threshold_is_a_live_setting(web_platform: Any, sfa_org: Org) -> None:

@@ -145,6 +145,15 @@ def prepare_line(
     record.update(net_amount=amounts.net, tax_amount=amounts.tax, amount=amounts.amount)
 
 
+def refuse_line_delete(platform: Any, record: dict[str, Any], actor: Actor) -> None:
+    """A line deleted on its own (not with its quote) only while the quote is a draft: what
+    the customer was sent stays as it was sent. The quote's own deletion cascades freely."""
+    quote = records_util.system_get(platform, "quote", record.get("quote"))
+    if quote is not None and quote.get("status") not in EDITABLE_STATUSES and not actor.is_system:
+        raise ValidationFailed([FieldError(
+            "quote", "not_draft", _("Lines can only change while the quote is a draft"))])  # fmt: skip
+
+
 def validate_line(record: dict[str, Any]) -> list[FieldError]:
     errors = []
     quantity = record.get("quantity")

@@ -21,6 +21,7 @@ from guanxi.api import (
     ValidationFailed,
     _,
 )
+from guanxi.store.system_tables import user
 from guanxi_sfa import records_util
 from guanxi_sfa.pool.config import PoolSettings
 from guanxi_sfa.pool.tables import ASSIGNED, CLAIMED, RECYCLED, RELEASED, pool_history
@@ -37,11 +38,13 @@ def claim(platform: Any, actor: Actor, customer_id: int) -> dict[str, Any]:
         raise NotFound(_("This customer is not in a public pool"))
     settings = PoolSettings.of(platform)
     now = clock.now_utc()
-    _check_limits(platform, settings, actor, customer_id, now)
     pool = settings.get(customer["pool"])
     label = pool.label("zh-CN") if pool else customer["pool"]
     try:
         with platform.records.batch() as connection:
+            # counted in the claim's own transaction, the claimer's row locked: parallel
+            # claims by one person queue, so the last allowed claim passes only once
+            _check_limits(platform, connection, settings, actor, customer_id, now)
             updated = platform.records.update(
                 records_util.SYSTEM, "customer", customer_id,
                 {"owner_id": actor.user_id, "pool": None, "claimed_at": records_util.iso(now)},
@@ -60,44 +63,47 @@ def claim(platform: Any, actor: Actor, customer_id: int) -> dict[str, Any]:
 
 
 def _check_limits(
-    platform: Any, settings: PoolSettings, actor: Actor, customer_id: int, now: datetime
-) -> None:
-    with platform.db.read() as connection:
-        if settings.reclaim_days:
-            released = connection.execute(
-                sa.select(sa.func.max(pool_history.c.at)).where(
-                    pool_history.c.customer_id == customer_id,
-                    pool_history.c.owner_id == actor.user_id,
-                    pool_history.c.action.in_((RECYCLED, RELEASED)),
-                )
-            ).scalar()
-            if released is not None and released > now - timedelta(days=settings.reclaim_days):
-                again = clock.to_local(released + timedelta(days=settings.reclaim_days))
-                raise ValidationFailed([FieldError("owner_id", "reclaim_wait", _(
-                    "You gave this customer up recently; you may claim it again from {day}",
-                    day=again.strftime("%Y-%m-%d")))])  # fmt: skip
-        if settings.claims_per_day:
-            today = clock.local_midnight_utc(clock.to_local(now).date())
-            claimed = connection.execute(
-                sa.select(sa.func.count()).where(
-                    pool_history.c.actor_id == actor.user_id,
-                    pool_history.c.action == CLAIMED,
-                    pool_history.c.at >= today,
-                )
-            ).scalar_one()
-            if claimed >= settings.claims_per_day:
-                raise ValidationFailed([FieldError("owner_id", "claims_per_day", _(
-                    "You have claimed {count} customers today, the most allowed per day",
-                    count=claimed))])  # fmt: skip
+    platform: Any, connection: Any, settings: PoolSettings, actor: Actor, customer_id: int,
+    now: datetime,
+) -> None:  # fmt: skip
+    connection.execute(sa.select(user.c.id).where(user.c.id == actor.user_id).with_for_update())
+    if settings.reclaim_days:
+        released = connection.execute(
+            sa.select(sa.func.max(pool_history.c.at)).where(
+                pool_history.c.customer_id == customer_id,
+                pool_history.c.owner_id == actor.user_id,
+                pool_history.c.action.in_((RECYCLED, RELEASED)),
+            )
+        ).scalar()
+        if released is not None and released > now - timedelta(days=settings.reclaim_days):
+            again = clock.to_local(released + timedelta(days=settings.reclaim_days))
+            raise ValidationFailed([FieldError("owner_id", "reclaim_wait", _(
+                "You gave this customer up recently; you may claim it again from {day}",
+                day=again.strftime("%Y-%m-%d")))])  # fmt: skip
+    if settings.claims_per_day:
+        today = clock.local_midnight_utc(clock.to_local(now).date())
+        claimed = connection.execute(
+            sa.select(sa.func.count()).where(
+                pool_history.c.actor_id == actor.user_id,
+                pool_history.c.action == CLAIMED,
+                pool_history.c.at >= today,
+            )
+        ).scalar_one()
+        if claimed >= settings.claims_per_day:
+            raise ValidationFailed([FieldError("owner_id", "claims_per_day", _(
+                "You have claimed {count} customers today, the most allowed per day",
+                count=claimed))])  # fmt: skip
     if settings.max_owned:
-        owned = platform.records.count(
-            records_util.SYSTEM, "customer",
-            [{"field": "owner_id", "op": "eq", "value": actor.user_id}], cap=settings.max_owned + 1,
-        )  # fmt: skip
-        if owned.value >= settings.max_owned:
+        customers = platform.registry.snapshot().tables["customer"]
+        owned = connection.execute(
+            sa.select(sa.func.count()).where(
+                customers.c.owner_id == actor.user_id, customers.c.deleted_at.is_(None)
+            )
+        ).scalar_one()
+        if owned >= settings.max_owned:
             raise ValidationFailed([FieldError("owner_id", "max_owned", _(
                 "You own {count} customers, the most allowed; give some back before claiming",
-                count=owned.value))])  # fmt: skip
+                count=owned))])  # fmt: skip
 
 
 def release(
