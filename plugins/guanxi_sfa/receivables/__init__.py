@@ -1,6 +1,7 @@
-"""Payment plans, received payments, receivables and sales targets (SFA-14, 16).
+"""Payment plans, received payments, invoices, receivables and sales targets (SFA-14, 16).
 
-Three ordinary modules (schemas/payment_plan.json, payment.json, sales_target.json): plan
+Four ordinary modules (schemas/payment_plan.json, payment.json, invoice.json,
+sales_target.json): plan
 rows are generated from templates in the settings (`plans`), payments drive the installment's
 and the contract's figures (`payments`), a daily job reminds and flags overdue installments
 (`reminders`), and `targets` measures attainment. The screens are in `screens`."""
@@ -14,16 +15,21 @@ from typing import Any
 from urllib.parse import urlencode
 
 from guanxi.api import Actor, EntityDef, FieldError, RecordEvent
-from guanxi_sfa.receivables import payments, plans, reminders, targets
+from guanxi_sfa.receivables import invoices, payments, plans, reminders, targets
 
 SCHEMAS = Path(__file__).parent.parent / "schemas"
-MODULES = ("payment_plan", "payment", "sales_target")
-MONEY = ("payment_plan", "payment")
+MODULES = ("payment_plan", "payment", "invoice", "sales_target")
+MONEY = ("payment_plan", "payment", "invoice")
 log = logging.getLogger(__name__)
 
 
 def documents() -> list[dict[str, Any]]:
     return [json.loads((SCHEMAS / f"{m}.json").read_text(encoding="utf-8")) for m in MODULES]
+
+
+def extensions() -> list[dict[str, Any]]:
+    """A contract's detail page lists its installments, payments and invoices."""
+    return [{"entity": "contract", "related": [{"entity": m, "field": "contract"} for m in MONEY]}]
 
 
 def tables() -> list[Any]:
@@ -43,7 +49,8 @@ def permissions() -> dict[str, Any]:
               for right in ("read", "write")]  # fmt: skip
     manager = [["sales_manager", m, a] for m in MODULES for a in ("delete", "export", "assign")]
     finance = [
-        *[["finance", "payment", a] for a in ("view", "create", "edit", "delete", "export", "assign")],
+        *[["finance", m, a] for m in ("payment", "invoice")
+          for a in ("view", "create", "edit", "delete", "export", "assign")],
         *[["finance", "payment_plan", a] for a in ("view", "edit", "export")],
         ["finance", "contract", "view"], ["finance", "contract.*", "read"],
         ["finance", "customer", "view"],
@@ -74,6 +81,8 @@ def prepare(
         payments.prepare_plan(platform, record, old)
     elif entity.name == "payment":
         payments.prepare_payment(platform, record, old, actor)
+    elif entity.name == invoices.MODULE:
+        invoices.prepare(platform, record)
     elif targets.is_target(entity):
         targets.prepare(record)
 
@@ -85,18 +94,25 @@ def validate(
         return []
     if targets.is_target(entity):
         return targets.validate(record)
+    if entity.name == invoices.MODULE:
+        return invoices.validate(record)
     return payments.validate(entity, record)
 
 
 def stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent) -> None:
     if entity.name == "payment":
         payments.check_limit(platform, connection, event)
+    elif entity.name == invoices.MODULE:
+        invoices.check_limit(platform, connection, event)
     elif targets.is_target(entity):
         targets.check_department(platform, connection, event)
 
 
 def changed(platform: Any, event: RecordEvent) -> None:
-    payments.changed(platform, event)
+    if event.entity == invoices.MODULE:
+        invoices.changed(platform, event)
+    else:
+        payments.changed(platform, event)
 
 
 def jobs() -> list[dict[str, Any]]:
