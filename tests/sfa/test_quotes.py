@@ -272,3 +272,19 @@ def _approve(platform: Any, org: Org, quote_id: int) -> dict[str, Any]:
     assert platform.records.get(org.admin, "quote", quote_id)["approval"] == "pending"
     approvals.decide(platform, org.actor("manager"), "quote", quote_id, True, "同意")
     return platform.records.get(org.admin, "quote", quote_id)
+
+
+def test_sfa12_new_quote_from_an_open_opportunity(
+    web_platform: Any, sfa_org: Org, login: Any
+) -> None:
+    rep = sfa_org.actor("rep_east")
+    deal = web_platform.records.create(rep, "opportunity", {
+        "name": "东海重工 CRM", "customer": sfa_org.customers["east"], "amount": "80000",
+        "expected_close": "2026-12-31",
+    })  # fmt: skip
+    client = login("rep_east")
+    page = client.get(f"/r/opportunity/{deal['id']}")
+    link = f"/r/quote/new?opportunity={deal['id']}&amp;customer={sfa_org.customers['east']}"
+    assert page.status_code == 200 and link in page.text
+    form = client.get(link.replace("&amp;", "&"))
+    assert form.status_code == 200 and "东海重工 CRM" in form.text  # the deal is preselected

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from guanxi.api import Actor, EntityDef, FieldError, RecordEvent
 from guanxi_sfa.commerce import printing, quotes
@@ -182,6 +183,11 @@ def record_actions(
                 "href": f"/sfa/quotes/{record_id}/lines",
             }
         )
+    open_deal = entity.name == "opportunity" and record.get("stage") not in ("won", "lost")
+    if open_deal and platform.records.access(actor).allows("quote", "create"):
+        query = urlencode({"opportunity": record_id, "customer": record.get("customer") or ""})
+        found.append({"label": {"zh-CN": "新建报价", "en": "New quote"},
+                      "href": f"/r/quote/new?{query}"})  # fmt: skip
     if entity.name in PRINTABLE:
         found.append(
             {
