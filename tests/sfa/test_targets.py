@@ -142,3 +142,7 @@ def test_sfa16_a_department_target_only_within_ones_own_tree(
     mine = web_platform.records.create(manager, "sales_target",
                                        {**values, "department": sfa_org.departments["shanghai"]})  # fmt: skip
     assert mine["department"] == sfa_org.departments["shanghai"]
+    with pytest.raises(ValidationFailed) as twice:  # one target per department and period
+        web_platform.records.create(manager, "sales_target",
+                                    {**values, "department": sfa_org.departments["shanghai"]})  # fmt: skip
+    assert {e.code for e in twice.value.errors} == {"duplicate"}

@@ -106,6 +106,7 @@ def stored(platform: Any, connection: Any, entity: EntityDef, event: RecordEvent
         invoices.check_limit(platform, connection, event)
     elif targets.is_target(entity):
         targets.check_department(platform, connection, event)
+        targets.check_unique(platform, connection, event)
 
 
 def changed(platform: Any, event: RecordEvent) -> None:

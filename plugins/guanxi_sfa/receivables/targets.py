@@ -122,6 +122,40 @@ def check_department(platform: Any, connection: Any, event: Any) -> None:
             "You may set targets only for your own department and those under it"))])  # fmt: skip
 
 
+def check_unique(platform: Any, connection: Any, event: Any) -> None:
+    """One target per person (or department) and period: a second would double the goal."""
+    record = event.record
+    if event.op not in ("create", "update", "restore") or record is None:
+        return
+    snapshot = platform.registry.snapshot()
+    table, entity = snapshot.table("sales_target"), snapshot.entity("sales_target")
+
+    def column(key: str) -> Any:
+        field = entity.get_field(key)
+        return table.c[field.column] if field is not None else table.c[key]
+
+    whose = (
+        ("department", record.get("department"))
+        if record.get("target_type") == "department"
+        else ("owner_id", record.get("owner_id"))
+    )
+    same = [column(k) == record.get(k) if record.get(k) is not None else column(k).is_(None)
+            for k in ("target_type", "period_type", "year", "period")]  # fmt: skip
+    clash = connection.execute(
+        sa.select(table.c.id)
+        .where(
+            column(whose[0]) == whose[1],
+            *same,
+            table.c.id != record.get("id"),
+            table.c.deleted_at.is_(None),
+        )
+        .limit(1)
+    ).scalar()
+    if clash is not None:
+        raise ValidationFailed([FieldError("period", "duplicate", _(
+            "There is already a target for this period"))])  # fmt: skip
+
+
 # -- attainment ---------------------------------------------------------------------------------
 
 
