@@ -260,8 +260,9 @@ def _contracts(
     from guanxi_sfa.receivables import plans
 
     made = paid = 0
+    owners = _actors(platform)
     for deal in won:
-        owner = _owner(platform, deal)
+        owner = owners.get(deal.get("owner_id"))
         if owner is None:
             continue
         contract = _try(lambda d=deal, o=owner: contracts.from_opportunity(platform, o, d["id"]))
@@ -288,12 +289,14 @@ def _contracts(
     return made, paid
 
 
-def _owner(platform: Any, record: dict[str, Any]) -> Actor | None:
+def _actors(platform: Any) -> dict[int, Actor]:
+    """Every user as an Actor, by id (read once, not per deal)."""
     from guanxi.auth import identity
 
-    users = {u["id"]: u["username"] for u in identity.list_users(platform.db)}
-    name = users.get(record.get("owner_id"))
-    return identity.actor_for(platform.db, name) if name else None
+    return {
+        int(u["id"]): identity.actor_for(platform.db, u["username"])
+        for u in identity.list_users(platform.db)
+    }
 
 
 def _targets(platform: Any, reps: list[Actor], manager: Actor) -> int:
